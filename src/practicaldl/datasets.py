@@ -1,0 +1,188 @@
+"""Datasets in scikit-learn's layout: X (n_samples, n_features), y (n_samples,).
+
+Every loader returns a ``Dataset`` with a train and a test split. Built-in sets by name
+(``DATASETS``), and loaders for ``.csv``, ``.npz`` and MATLAB ``.mat`` files:
+
+- ``circles``: the course's Initialization data, exactly: ``make_circles(300, noise=.05)`` after
+  seed 1 for training, ``make_circles(100, noise=.05)`` after seed 2 for testing.
+- ``moons``: ``make_moons`` with noise 0.2, 300 train / 100 test.
+- ``noisy``: a 2-D set built so that an unregularized [2, 20, 3, 1] network overfits (see
+  ``make_noisy_2d``): 200 train / 400 test points.
+- ``breast_cancer``, ``digits``: scikit-learn's bundled sets, standardized on the training split,
+  a stratified 75/25 split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from sklearn import datasets as skd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+
+class Dataset(NamedTuple):
+    """A train/test split in scikit-learn's layout."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    name: str = ""
+
+
+def load_circles() -> Dataset:
+    """The course's circles (seeds 1 and 2, as ``np.random.seed`` then ``make_circles``)."""
+    X_train, y_train = skd.make_circles(n_samples=300, noise=0.05, random_state=np.random.RandomState(1))
+    X_test, y_test = skd.make_circles(n_samples=100, noise=0.05, random_state=np.random.RandomState(2))
+    return Dataset(X_train, y_train, X_test, y_test, "circles")
+
+
+def load_moons(n_samples: int = 400, noise: float = 0.2, random_state: int = 0) -> Dataset:
+    """Two interleaved half-moons; the last quarter is the test set."""
+    X, y = skd.make_moons(n_samples=n_samples, noise=noise, random_state=random_state)
+    n_train = n_samples * 3 // 4
+    return Dataset(X[:n_train], y[:n_train], X[n_train:], y[n_train:], "moons")
+
+
+def make_noisy_2d(n_samples: int, random_state) -> tuple[np.ndarray, np.ndarray]:
+    """Points in [-1, 1]^2 labelled by a wavy boundary, then 12% of labels flipped.
+
+    The true boundary ``x1 > 0.35 sin(3 x0)`` is simple; the flipped labels are noise that a
+    flexible unregularized network fits (train accuracy high, test accuracy lower), while L2 or
+    dropout keep the boundary smooth and narrow the train/test gap.
+    """
+    rng = np.random.RandomState(random_state) if not isinstance(random_state, np.random.RandomState) else random_state
+    X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
+    y = (X[:, 1] > 0.35 * np.sin(3.0 * X[:, 0])).astype(np.int64)
+    flip = rng.random_sample(n_samples) < 0.12
+    y[flip] = 1 - y[flip]
+    return X, y
+
+
+def load_noisy() -> Dataset:
+    """The overfitting study's data: 200 noisy training points, 400 test points."""
+    X_train, y_train = make_noisy_2d(200, 0)
+    X_test, y_test = make_noisy_2d(400, 1)
+    return Dataset(X_train, y_train, X_test, y_test, "noisy")
+
+
+def _split_standardized(X, y, name: str) -> Dataset:
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    return Dataset(scaler.transform(X_train), y_train, scaler.transform(X_test), y_test, name)
+
+
+def load_breast_cancer() -> Dataset:
+    """scikit-learn's breast cancer set (569 x 30, 2 classes), standardized."""
+    return _split_standardized(*skd.load_breast_cancer(return_X_y=True), "breast_cancer")
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's 8x8 digits (1797 x 64, 10 classes), standardized."""
+    return _split_standardized(*skd.load_digits(return_X_y=True), "digits")
+
+
+DATASETS = {
+    "circles": load_circles,
+    "moons": load_moons,
+    "noisy": load_noisy,
+    "breast_cancer": load_breast_cancer,
+    "digits": load_digits,
+}
+
+
+def _require_file(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist")
+    return path
+
+
+def _xy(X, y, path: Path, where: str):
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise ValueError(f"{where} in {path.name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"the labels in {path.name} must be one per row of {where} ({len(X)}), got shape {y.shape}")
+    return X, y
+
+
+def load_csv(path, *, target: int = -1, test_size: float = 0.25, random_state: int = 0, delimiter: str = ",") -> Dataset:
+    """A numeric CSV file (a header row is skipped if present); column ``target`` holds the labels."""
+    path = _require_file(path)
+    try:
+        table = np.genfromtxt(path, delimiter=delimiter, dtype=float, names=None)
+    except ValueError as exc:
+        raise ValueError(f"{path.name} must be a numeric CSV table: {exc}") from exc
+    if table.ndim == 1:
+        table = table[None, :]
+    if np.isnan(table[0]).all():  # a header row
+        table = table[1:]
+    if table.size == 0 or table.shape[1] < 2:
+        raise ValueError(f"{path.name} must have at least one feature column and a label column, got shape {table.shape}")
+    if np.isnan(table).any():
+        raise ValueError(f"{path.name} has non-numeric or missing values (rows {sorted(set(np.argwhere(np.isnan(table))[:5, 0] + 1))}...)")
+    y = table[:, target]
+    X = np.delete(table, target % table.shape[1], axis=1)
+    if np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    return _split(X, y, test_size, random_state, path.stem)
+
+
+def _split(X, y, test_size, random_state, name) -> Dataset:
+    stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, stratify=stratify,
+                                                        random_state=random_state)
+    return Dataset(X_train, y_train, X_test, y_test, name)
+
+
+def load_npz(path, *, test_size: float = 0.25, random_state: int = 0) -> Dataset:
+    """An ``.npz`` with ``X`` and ``y`` (split here) or ``X_train, y_train, X_test, y_test``."""
+    path = _require_file(path)
+    with np.load(path, allow_pickle=False) as data:
+        keys = set(data.files)
+        if {"X_train", "y_train", "X_test", "y_test"} <= keys:
+            X_train, y_train = _xy(data["X_train"], data["y_train"], path, "X_train")
+            X_test, y_test = _xy(data["X_test"], data["y_test"], path, "X_test")
+            return Dataset(X_train, y_train, X_test, y_test, path.stem)
+        if {"X", "y"} <= keys:
+            X, y = _xy(data["X"], data["y"], path, "X")
+            return _split(X, y, test_size, random_state, path.stem)
+    raise ValueError(f"{path.name} must hold arrays X and y, or X_train, y_train, X_test, y_test; it has {sorted(keys)}")
+
+
+def load_mat(path) -> Dataset:
+    """A MATLAB file with the course's keys: ``X``, ``y`` (train) and ``Xval``, ``yval`` (test)."""
+    from scipy.io import loadmat
+
+    path = _require_file(path)
+    try:
+        data = loadmat(path)
+    except Exception as exc:
+        raise ValueError(f"{path.name} is not a readable MATLAB .mat file: {exc}") from exc
+    missing = [k for k in ("X", "y", "Xval", "yval") if k not in data]
+    if missing:
+        raise ValueError(f"{path.name} must hold X, y, Xval and yval; missing {missing}")
+    X_train, y_train = _xy(data["X"], data["y"], path, "X")
+    X_test, y_test = _xy(data["Xval"], data["yval"], path, "Xval")
+    return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64), path.stem)
+
+
+LOADERS = {".csv": load_csv, ".npz": load_npz, ".mat": load_mat}
+
+
+def load_dataset(name_or_path) -> Dataset:
+    """A built-in set by name, or a ``.csv`` / ``.npz`` / ``.mat`` file by path."""
+    if str(name_or_path) in DATASETS:
+        return DATASETS[str(name_or_path)]()
+    path = Path(name_or_path)
+    if path.suffix.lower() in LOADERS:
+        return LOADERS[path.suffix.lower()](path)
+    raise ValueError(
+        f"dataset must be one of {sorted(DATASETS)} or a path ending in {sorted(LOADERS)}, got {str(name_or_path)!r}"
+    )

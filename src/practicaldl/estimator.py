@@ -1,0 +1,204 @@
+"""``NeuralNetClassifier``: the network as a scikit-learn estimator.
+
+It speaks scikit-learn's layout, X (n_samples, n_features), and transposes once to the core's
+(n_x, m). Two classes give one sigmoid output unit; more give a softmax layer. Labels of any
+type are mapped through ``classes_``. ``__init__`` stores the parameters verbatim; ``fit``
+validates them.
+
+With ``random_state=3``, ``hidden_layer_sizes=(10, 5)``, ``init="he"``, ``learning_rate=0.01``,
+``max_iter=15000`` on the course's circles, the fit reproduces the course's He results exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import (
+    check_choice,
+    check_keep_prob,
+    check_non_negative,
+    check_positive,
+)
+from .activations import HIDDEN_ACTIVATIONS
+from .initializers import INITIALIZERS
+from .network import initialize_parameters, predict_proba
+from .randomness import as_generator
+from .training import train
+
+
+class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
+    """A fully-connected network trained by gradient descent, with the choices that matter.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default (10, 5)
+        Units per hidden layer.
+    activation : {"relu", "tanh", "sigmoid"}, default "relu"
+        Hidden-layer activation.
+    init : str or callable, default "he"
+        A name from ``practicaldl.initializers.INITIALIZERS`` or ``init(shape, rng) -> W``.
+    init_scale : float, default 1.0
+        Multiplies the initial weights' standard deviation (``init="random", init_scale=10`` is
+        the course's "random x10").
+    learning_rate : float, default 0.01
+    max_iter : int, default 15000
+        Iterations; with minibatches, an iteration is one epoch.
+    batch_size : int or None, default None
+        None: one full-batch step per iteration. Else shuffled minibatches of that size.
+    l2 : float, default 0.0
+        L2 strength: ``(l2 / 2m) sum ||W_l||^2`` in the cost (same as scikit-learn's ``alpha``).
+    keep_prob : float or tuple of float, default 1.0
+        Inverted-dropout keep probability per hidden layer (1.0: no dropout).
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the training data (stratified), stop when its
+        cross-entropy has not improved by ``tol`` for ``n_iter_no_change`` iterations, and restore
+        the best weights.
+    validation_fraction, n_iter_no_change, tol
+        Early-stopping settings.
+    random_state : None, int, RandomState or Generator
+        The one source of every draw (see ``practicaldl.randomness``).
+    verbose : bool, default False
+        Print the cost every ``max(1, max_iter // 10)`` iterations.
+
+    Attributes
+    ----------
+    parameters_ : dict  ``W1, b1, ...`` in the course's layout.
+    cost_history_ : list  cost per iteration (cross-entropy + L2 term), before that iteration's update.
+    cross_entropy_history_ : list  cross-entropy alone.
+    validation_cost_history_ : list  with early stopping.
+    n_iter_, stop_reason_, best_iteration_, classes_, n_features_in_
+    """
+
+    def __init__(self, hidden_layer_sizes=(10, 5), *, activation="relu", init="he", init_scale=1.0,
+                 learning_rate=0.01, max_iter=15000, batch_size=None, l2=0.0, keep_prob=1.0,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=100, tol=1e-6,
+                 random_state=None, verbose=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.init = init
+        self.init_scale = init_scale
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.l2 = l2
+        self.keep_prob = keep_prob
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -------------------------------------------------------------------------
+    def _check_params(self):
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, (int, np.integer)):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        for s in sizes:
+            check_positive("hidden_layer_sizes entries", s, integer=True)
+        if self.activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {self.activation!r}")
+        check_choice("init", self.init, INITIALIZERS)
+        check_positive("init_scale", self.init_scale)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("max_iter", self.max_iter, integer=True)
+        if self.batch_size is not None:
+            check_positive("batch_size", self.batch_size, integer=True)
+        check_non_negative("l2", self.l2)
+        keep_prob = check_keep_prob(self.keep_prob, len(sizes))
+        if self.early_stopping:
+            if not 0 < self.validation_fraction < 1:
+                raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+            check_positive("n_iter_no_change", self.n_iter_no_change, integer=True)
+            check_non_negative("tol", self.tol)
+        return sizes, keep_prob
+
+    def _encode(self, y):
+        """Y in the core's layout: (1, m) of 0/1 for two classes, one-hot (K, m) for more."""
+        Y = self._binarizer.transform(y).T
+        return Y.astype(np.float64)
+
+    # -- scikit-learn API ---------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and labels y (n_samples,)."""
+        sizes, keep_prob = self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        check_classification_targets(y)
+        binarizer = LabelBinarizer().fit(y)
+        if len(binarizer.classes_) < 2:
+            raise ValueError(f"y must contain at least 2 classes, got 1 class: {binarizer.classes_[0]!r}")
+        self._binarizer = binarizer
+        classes = binarizer.classes_
+        output = "sigmoid" if len(classes) == 2 else "softmax"
+        n_out = 1 if output == "sigmoid" else len(classes)
+        rng = as_generator(self.random_state)
+        params = initialize_parameters([X.shape[1], *sizes, n_out], init=self.init, init_scale=self.init_scale,
+                                       rng=rng, dtype=X.dtype)
+        XT, Y = X.T, self._encode(y).astype(X.dtype)  # (n_x, m), (n_L, m)
+        validation = None
+        if self.early_stopping:
+            XT, Y, validation = self._split_validation(XT, Y, y, rng)
+        callbacks = (self._verbose_callback(),) if self.verbose else ()
+        params, history = train(params, XT, Y, learning_rate=self.learning_rate, max_iter=self.max_iter, rng=rng,
+                                batch_size=self.batch_size, l2=self.l2, keep_prob=keep_prob,
+                                activation=self.activation, output=output, validation=validation,
+                                n_iter_no_change=self.n_iter_no_change, tol=self.tol, callbacks=callbacks)
+        self.classes_ = classes
+        self.output_ = output
+        self.parameters_ = params
+        self.cost_history_ = history.cost
+        self.cross_entropy_history_ = history.cross_entropy
+        self.validation_cost_history_ = history.validation_cost
+        self.n_iter_ = history.n_iter
+        self.stop_reason_ = history.stop_reason
+        self.best_iteration_ = history.best_iteration
+        return self
+
+    def _split_validation(self, XT, Y, y, rng):
+        """Hold out a stratified ``validation_fraction`` (drawn from the one generator)."""
+        m = XT.shape[1]
+        order = rng.permutation(m)  # one draw; each class keeps its first share in this order
+        val_mask = np.zeros(m, dtype=bool)
+        for label in np.unique(y):
+            members = order[y[order] == label]
+            val_mask[members[: max(1, int(round(self.validation_fraction * len(members))))]] = True
+        if val_mask.all():
+            raise ValueError(f"validation_fraction={self.validation_fraction} leaves no training data for {m} samples")
+        val_idx, train_idx = np.flatnonzero(val_mask), np.flatnonzero(~val_mask)
+        return XT[:, train_idx], Y[:, train_idx], (XT[:, val_idx], Y[:, val_idx])
+
+    def _verbose_callback(self):
+        every = max(1, self.max_iter // 10)
+
+        def report(info):
+            if info.iteration % every == 0 or info.iteration == 1:
+                print(f"Cost after iteration {info.iteration}: {info.cost}")
+
+        return report
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
+        check_is_fitted(self, "parameters_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        AL = predict_proba(self.parameters_, X.T.astype(self.parameters_["W1"].dtype, copy=False),
+                           activation=self.activation, output=self.output_)
+        if self.output_ == "sigmoid":
+            return np.vstack([1 - AL[0], AL[0]]).T
+        return AL.T
+
+    def predict(self, X):
+        """Labels (n_samples,): the class whose probability is highest (``A_L > 0.5`` for two)."""
+        proba = self.predict_proba(X)
+        if self.output_ == "sigmoid":
+            return self.classes_[(proba[:, 1] > 0.5).astype(int)]
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags

@@ -1,0 +1,52 @@
+"""Cross-entropy costs computed stably from the output pre-activation (the logits).
+
+Binary (one sigmoid unit, Y in {0, 1} of shape (1, m))::
+
+    J = (1/m) sum_i [ max(z_i, 0) - z_i y_i + log(1 + exp(-|z_i|)) ]
+
+which equals the course's ``-(1/m) sum [y log a + (1 - y) log(1 - a)]`` with ``a = sigmoid(z)``
+wherever that is finite, and stays finite for any finite z (the course's form gives ``log 0``
+for |z| beyond about 37).
+
+Categorical (softmax over K units, Y one-hot of shape (K, m))::
+
+    J = (1/m) sum_i [ logsumexp(z_i) - sum_k y_ki z_ki ]
+
+For both, the gradient with respect to the logits is ``dJ/dZ_L = (A_L - Y) / m``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .activations import sigmoid, softmax
+
+
+def binary_cross_entropy(ZL: np.ndarray, Y: np.ndarray) -> float:
+    """Mean binary cross-entropy of labels Y (1, m) given logits ZL (1, m)."""
+    m = Y.shape[1]
+    losses = np.maximum(ZL, 0) - ZL * Y + np.log1p(np.exp(-np.abs(ZL)))
+    return float(np.sum(losses, dtype=np.float64) / m)
+
+
+def categorical_cross_entropy(ZL: np.ndarray, Y: np.ndarray) -> float:
+    """Mean categorical cross-entropy of one-hot Y (K, m) given logits ZL (K, m)."""
+    m = Y.shape[1]
+    losses = logsumexp(ZL, axis=0) - np.sum(Y * ZL, axis=0)
+    return float(np.sum(losses, dtype=np.float64) / m)
+
+
+class Output(NamedTuple):
+    """An output layer: its activation and the cross-entropy that pairs with it."""
+
+    activation: Callable[[np.ndarray], np.ndarray]
+    cost: Callable[[np.ndarray, np.ndarray], float]
+
+
+OUTPUTS: dict[str, Output] = {
+    "sigmoid": Output(sigmoid, binary_cross_entropy),
+    "softmax": Output(softmax, categorical_cross_entropy),
+}
