@@ -6,6 +6,7 @@ layout in the estimator, one random generator for every draw).
 
 from .activations import ACTIVATIONS
 from .datasets import DATASETS, Dataset, load_dataset
+from .diagnostics import THRESHOLDS, DiagnosticReport, Finding, TrainingMonitor, diagnose, diagnose_fit
 from .dropout import apply_mask, draw_mask
 from .estimator import NeuralNetClassifier
 from .initializers import INITIALIZERS
@@ -32,4 +33,5 @@ __all__ = [
     "compute_cost", "cost_and_gradients", "draw_mask", "forward_propagation", "gradient_descent_step",
     "initialize_parameters", "l2_gradient", "l2_penalty", "load_dataset", "predict", "predict_proba", "train",
     "update_parameters",
+    "THRESHOLDS", "DiagnosticReport", "Finding", "TrainingMonitor", "diagnose", "diagnose_fit",
 ]

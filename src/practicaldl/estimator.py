@@ -11,6 +11,8 @@ With ``random_state=3``, ``hidden_layer_sizes=(10, 5)``, ``init="he"``, ``learni
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
@@ -24,6 +26,7 @@ from ._validation import (
     check_positive,
 )
 from .activations import HIDDEN_ACTIVATIONS
+from .diagnostics import TrainingMonitor
 from .initializers import INITIALIZERS
 from .network import initialize_parameters, predict_proba
 from .randomness import as_generator
@@ -63,6 +66,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         The one source of every draw (see ``practicaldl.randomness``).
     verbose : bool, default False
         Print the cost every ``max(1, max_iter // 10)`` iterations.
+    monitor_every : int, default 0
+        Every that many iterations record per-layer gradient norms, update-to-weight ratios and
+        dead-unit fractions (``diagnostics.TrainingMonitor``) in ``training_diagnostics_``; 0: off.
 
     Attributes
     ----------
@@ -70,13 +76,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     cost_history_ : list  cost per iteration (cross-entropy + L2 term), before that iteration's update.
     cross_entropy_history_ : list  cross-entropy alone.
     validation_cost_history_ : list  with early stopping.
+    training_diagnostics_ : list  ``TrainingMonitor`` records (dicts), empty when ``monitor_every=0``.
     n_iter_, stop_reason_, best_iteration_, classes_, n_features_in_
     """
 
     def __init__(self, hidden_layer_sizes=(10, 5), *, activation="relu", init="he", init_scale=1.0,
                  learning_rate=0.01, max_iter=15000, batch_size=None, l2=0.0, keep_prob=1.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=100, tol=1e-6,
-                 random_state=None, verbose=False):
+                 random_state=None, verbose=False, monitor_every=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.init = init
@@ -92,6 +99,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.monitor_every = monitor_every
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self):
@@ -107,6 +115,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         check_positive("init_scale", self.init_scale)
         check_positive("learning_rate", self.learning_rate)
         check_positive("max_iter", self.max_iter, integer=True)
+        if isinstance(self.monitor_every, bool) or not isinstance(self.monitor_every, numbers.Integral) \
+                or self.monitor_every < 0:
+            raise ValueError(f"monitor_every must be a non-negative integer, got {self.monitor_every!r}")
         if self.batch_size is not None:
             check_positive("batch_size", self.batch_size, integer=True)
         check_non_negative("l2", self.l2)
@@ -127,11 +138,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Train on X (n_samples, n_features) and labels y (n_samples,)."""
         sizes, keep_prob = self._check_params()
+        if np.asarray(X).dtype.kind in "USa":
+            raise ValueError(f"X must hold numeric features, got text (dtype {np.asarray(X).dtype}); encode "
+                             "categorical features first, for example with sklearn.preprocessing.OneHotEncoder")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
         check_classification_targets(y)
         binarizer = LabelBinarizer().fit(y)
         if len(binarizer.classes_) < 2:
-            raise ValueError(f"y must contain at least 2 classes, got 1 class: {binarizer.classes_[0]!r}")
+            raise ValueError(f"y must contain at least 2 classes, got 1 class: {binarizer.classes_[0]}")
         self._binarizer = binarizer
         classes = binarizer.classes_
         output = "sigmoid" if len(classes) == 2 else "softmax"
@@ -144,6 +158,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             XT, Y, validation = self._split_validation(XT, Y, y, rng)
         callbacks = (self._verbose_callback(),) if self.verbose else ()
+        monitor = TrainingMonitor(self.monitor_every, learning_rate=self.learning_rate)
+        if self.monitor_every:
+            callbacks += (monitor,)
         params, history = train(params, XT, Y, learning_rate=self.learning_rate, max_iter=self.max_iter, rng=rng,
                                 batch_size=self.batch_size, l2=self.l2, keep_prob=keep_prob,
                                 activation=self.activation, output=output, validation=validation,
@@ -157,6 +174,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = history.n_iter
         self.stop_reason_ = history.stop_reason
         self.best_iteration_ = history.best_iteration
+        self.training_diagnostics_ = monitor.records
         return self
 
     def _split_validation(self, XT, Y, y, rng):

@@ -1,0 +1,706 @@
+"""Diagnostics: why a network will not train, or will not generalise.
+
+Three moments, one kind of record (``Finding``), every threshold in ``THRESHOLDS``:
+
+**Before training** (``diagnose``): parameters and a probe batch X (n_x, m), optionally labels Y
+(n_L, m). One forward pass (no dropout) gives, per layer l::
+
+    Z_l = W_l A_{l-1} + b_l          mean, std, rms = sqrt(mean(Z_l^2))            (n_l, m)
+    A_l = g(Z_l)                     mean, std, histogram
+    dead_l      = #{units i : max_j Z_l[i, j] <= 0} / n_l          (ReLU: no gradient ever flows)
+    saturated_l = #{(i, j) : u_ij < margin or u_ij > 1 - margin} / (n_l m)
+                  with u = (A - lo) / (hi - lo) the activation rescaled to [0, 1]
+                  (sigmoid: lo, hi = 0, 1; tanh: -1, 1; g'(Z) is then below ~2 margin of its peak)
+    growth      = rms(Z_{L-1}) / rms(Z_1)   how much the activation scale changes over the hidden layers
+
+With Y, one backward pass adds ``||dW_l||_F`` and the relative gradient
+``rho_l = ||dW_l||_F / ||W_l||_F`` (the step ``learning_rate * rho_l`` is the fraction by which
+gradient descent changes W_l). Without Y the gradient findings are skipped (no target is invented).
+
+Symmetry: hidden units i != k of layer l are *identical* when their incoming weights
+``(W_l[i, :], b_l[i])`` and outgoing weights ``W_{l+1}[:, i]`` are equal (up to a relative
+``symmetry_rtol``). Such units compute the same output and receive the same gradient at every
+step, so gradient descent can never tell them apart (zeros or constant initialization).
+
+**During training** (``TrainingMonitor``): a callback of ``training.train`` that records, every
+``every`` iterations, ``||dW_l||_F``, ``||W_l||_F``, the update-to-weight ratio
+``learning_rate * ||dW_l||_F / ||W_l||_F`` and the dead / saturated fractions of the batch.
+
+**After training** (``diagnose_fit``), in the course's terms, with the target (human-level or
+Bayes) error e*::
+
+    avoidable bias = train_error - e*          too large: bigger network, train longer
+    variance       = test_error - train_error  too large: more data, L2, dropout
+
+Each finding names the number that triggered it (``value``) and the threshold it crossed
+(``threshold``); a finding fires when the value is strictly beyond the threshold. ``warning``
+thresholds mark a network that will train badly; the ``*_info`` thresholds mark a milder case
+reported with severity ``info``. Symmetry and non-finite values are errors. A report with no
+warning and no error is ``healthy``.
+
+Nothing here prints or writes files: ``diagnostic_plots`` draws the report's dict and the CLI
+prints ``DiagnosticReport.to_table()``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from ._validation import check_array_2d, check_choice, check_non_negative
+from .activations import get_activation
+from .losses import OUTPUTS
+from .network import backward_propagation, forward_propagation, initialize_parameters, n_layers
+from .randomness import as_generator
+
+#: Every threshold the diagnostics use. A finding fires when its value is strictly beyond the
+#: threshold (above it for fractions, growths and ratios named ``*_high``/``exploding``; below it
+#: for ``vanishing`` and ``*_low``).
+THRESHOLDS: dict[str, float] = {
+    # symmetry: units whose incoming and outgoing weights agree to this relative tolerance are identical
+    "symmetry_rtol": 1e-10,
+    # symmetry fires when a hidden layer has at least this many identical units (error)
+    "symmetry_min_units": 2,
+    # dead ReLUs: fraction of a hidden layer's units never positive on the probe batch
+    "dead_fraction": 0.5,
+    "dead_fraction_info": 0.25,
+    # saturation: distance to an asymptote, as a fraction of the activation's range, that counts as saturated
+    "saturation_margin": 0.01,
+    # saturation: fraction of a layer's (unit, example) activations that are saturated
+    "saturated_fraction": 0.2,
+    "saturated_fraction_info": 0.05,
+    # activations: rms(Z_{L-1}) / rms(Z_1) over the hidden layers (needs >= 2 hidden layers)
+    "activation_vanishing": 1e-2,  # below: vanishing (warning)
+    "activation_vanishing_info": 1e-1,
+    "activation_exploding": 1e2,  # above: exploding (warning)
+    "activation_exploding_info": 1e1,
+    # gradients: relative gradient ||dW_l|| / ||W_l||, smallest (vanishing) or largest (exploding) layer
+    "gradient_vanishing": 1e-6,
+    "gradient_vanishing_info": 1e-5,
+    "gradient_exploding": 1e2,
+    "gradient_exploding_info": 1e1,
+    # after training (errors as fractions in [0, 1])
+    "avoidable_bias": 0.05,  # train_error - target_error above this: high bias (warning)
+    "avoidable_bias_info": 0.02,
+    "variance": 0.05,  # test_error - train_error above this: high variance (warning)
+    "variance_info": 0.02,
+    # during training: the update-to-weight ratio learning_rate * ||dW|| / ||W|| (rule of thumb ~1e-3)
+    "update_ratio_high": 1e-1,  # above: steps too large, training may diverge (warning)
+    "update_ratio_low": 1e-7,  # below: the layer has stopped learning (info)
+}
+
+#: Bins of the per-layer histograms stored in the report (for ``diagnostic_plots``).
+HISTOGRAM_BINS = 40
+
+SEVERITIES = ("info", "warning", "error")
+
+#: The initialization that keeps Var(Z_l) constant for each hidden activation.
+RECOMMENDED_INIT = {
+    "relu": "He initialization (init='he', W ~ N(0, 2 / fan_in))",
+    "tanh": "Xavier/LeCun initialization (init='xavier' or init='lecun', W ~ N(0, 1 / fan_in))",
+    "sigmoid": "Xavier initialization (init='xavier', W ~ N(0, 2 / (fan_in + fan_out)))",
+}
+
+
+@dataclass
+class Finding:
+    """One diagnosis: what (``kind``), how bad (``severity``), where (``layer``, None for the
+    whole network), the number that triggered it (``value``) and the threshold it crossed
+    (``threshold``, a key of ``THRESHOLDS`` is named by ``metric``), a teaching ``message`` and a
+    ``suggestion`` of what to try."""
+
+    kind: str
+    severity: str
+    layer: Optional[int]
+    value: float
+    threshold: float
+    message: str
+    suggestion: str
+    metric: str = ""
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable dict (non-finite numbers become None)."""
+        d = asdict(self)
+        d["value"], d["threshold"] = _num(self.value), _num(self.threshold)
+        return d
+
+
+@dataclass
+class DiagnosticReport:
+    """Findings plus the per-layer statistics they were computed from.
+
+    ``layers[l - 1]`` describes layer l (the last one is the output layer) with keys ``layer``,
+    ``role`` ("hidden"/"output"), ``activation``, ``n_units``, ``z_mean``, ``z_std``, ``z_rms``,
+    ``a_mean``, ``a_std``, ``dead_fraction`` (ReLU hidden layers), ``saturated_fraction``
+    (sigmoid/tanh/softmax), ``scale_ratio`` (rms(Z_l) / rms(Z_{l-1})), ``weight_norm``,
+    ``grad_norm``, ``relative_gradient`` (None without Y), ``identical_units`` and the histograms
+    ``z_hist`` / ``a_hist`` (``{"counts": [...], "edges": [...]}``).
+    """
+
+    findings: list = field(default_factory=list)
+    layers: list = field(default_factory=list)
+    activation: str = "relu"
+    output: str = "sigmoid"
+    layer_dims: list = field(default_factory=list)
+    n_samples: int = 0
+    gradients: bool = False
+    activation_growth: Optional[float] = None
+
+    @property
+    def healthy(self) -> bool:
+        """True when no finding is a warning or an error (info findings are allowed)."""
+        return not any(f.severity in ("warning", "error") for f in self.findings)
+
+    def kinds(self, severity: str = "info") -> set:
+        """The kinds of the findings at ``severity`` or worse."""
+        rank = SEVERITIES.index(severity)
+        return {f.kind for f in self.findings if SEVERITIES.index(f.severity) >= rank}
+
+    def to_dict(self) -> dict:
+        """Everything as JSON-serialisable data (what plots and the CLI's ``--json`` read)."""
+        return {
+            "healthy": self.healthy,
+            "activation": self.activation,
+            "output": self.output,
+            "layer_dims": list(self.layer_dims),
+            "n_samples": int(self.n_samples),
+            "gradients": bool(self.gradients),
+            "activation_growth": _num(self.activation_growth),
+            "findings": [f.to_dict() for f in self.findings],
+            "layers": [dict(layer) for layer in self.layers],
+            "thresholds": dict(THRESHOLDS),
+        }
+
+    def to_table(self):
+        """A rich ``Table`` of the findings, worst first (one row saying so when healthy)."""
+        from rich.table import Table
+
+        table = Table(title=f"practicaldl diagnose: layers {self.layer_dims}, activation {self.activation}, "
+                            f"{self.n_samples} probe examples")
+        for name in ("severity", "kind", "layer", "value", "threshold", "message", "suggestion"):
+            table.add_column(name, overflow="fold")
+        style = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+        for f in sorted(self.findings, key=lambda f: -SEVERITIES.index(f.severity)):
+            table.add_row(f"[{style[f.severity]}]{f.severity}[/]", f.kind, "-" if f.layer is None else str(f.layer),
+                          _fmt(f.value), _fmt(f.threshold), f.message, f.suggestion)
+        if not self.findings:
+            table.add_row("[green]ok[/]", "healthy", "-", "-", "-", "no finding: the network looks healthy", "")
+        return table
+
+    def __rich__(self):
+        return self.to_table()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _num(x):
+    """A plain float, or None for None / NaN / inf (strict JSON has neither)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _fmt(x) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return str(x)
+    x = float(x)
+    return f"{x:.3g}" if x == 0 or 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def _rms(A: np.ndarray) -> float:
+    """sqrt(mean(A^2)), computed in float64."""
+    return float(np.sqrt(np.mean(np.square(A, dtype=np.float64))))
+
+
+def _histogram(values: np.ndarray) -> dict:
+    finite = values[np.isfinite(values)].astype(np.float64, copy=False)
+    if finite.size == 0:
+        return {"counts": [], "edges": []}
+    try:
+        counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+    except ValueError:  # a range too narrow for HISTOGRAM_BINS representable bins: one bin
+        counts, edges = np.array([finite.size]), np.array([finite.min(), finite.max()])
+    return {"counts": counts.tolist(), "edges": edges.tolist()}
+
+
+def _band(value, warn, info, *, above: bool) -> Optional[str]:
+    """'warning', 'info' or None: how far ``value`` lies beyond the thresholds."""
+    beyond = (lambda t: value > t) if above else (lambda t: value < t)
+    if beyond(warn):
+        return "warning"
+    if beyond(info):
+        return "info"
+    return None
+
+
+def dead_fraction(Z: np.ndarray) -> float:
+    """Fraction of the rows (units) of Z (n_l, m) that are never positive: dead ReLUs on this batch."""
+    return float(np.mean(np.max(Z, axis=1) <= 0))
+
+
+def saturated_fraction(A: np.ndarray, activation: str) -> float:
+    """Fraction of the entries of A (n_l, m) within ``saturation_margin`` of an asymptote.
+
+    sigmoid and tanh: ``u = (A - lo) / (hi - lo)`` in [0, 1]; saturated when ``u < margin`` or
+    ``u > 1 - margin``. softmax: an example is saturated when its largest probability exceeds
+    ``1 - margin``. ReLU has no upper asymptote: returns None.
+    """
+    margin = THRESHOLDS["saturation_margin"]
+    if activation == "relu":
+        return None
+    if activation == "softmax":
+        return float(np.mean(np.max(A, axis=0) > 1 - margin))
+    lo = -1.0 if activation == "tanh" else 0.0
+    u = (A - lo) / (1.0 - lo)
+    return float(np.mean((u < margin) | (u > 1 - margin)))
+
+
+def identical_unit_groups(params: dict, l: int) -> list:
+    """Groups (lists of unit indices, each of size >= 2) of identical hidden units of layer l.
+
+    Unit i of layer l is described by ``[W_l[i, :], b_l[i], W_{l+1}[:, i]]`` (its incoming and
+    outgoing weights); rows equal up to ``symmetry_rtol`` times the largest weight are grouped.
+    """
+    W, b = params[f"W{l}"], params[f"b{l}"]
+    V = np.hstack([W, b, params[f"W{l + 1}"].T]).astype(np.float64)  # (n_l, n_{l-1} + 1 + n_{l+1})
+    scale = float(np.max(np.abs(V))) if V.size else 0.0
+    if not math.isfinite(scale):
+        return []
+    if scale > 0:
+        V = np.round(V / (scale * THRESHOLDS["symmetry_rtol"]))
+    _, inverse, counts = np.unique(V, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == g).tolist() for g in np.flatnonzero(counts >= 2)]
+
+
+# -- inputs ----------------------------------------------------------------------------------
+def _check_params(params) -> int:
+    if not isinstance(params, dict) or not params:
+        raise ValueError(f"params must be a dict with keys W1, b1, ..., got {type(params).__name__}")
+    L = n_layers(params)
+    for l in range(1, L + 1):
+        for key in (f"W{l}", f"b{l}"):
+            if key not in params:
+                raise ValueError(f"params must hold W1, b1, ..., W{L}, b{L}; missing {key!r}")
+        W, b = np.asarray(params[f"W{l}"]), np.asarray(params[f"b{l}"])
+        if W.ndim != 2 or b.shape != (W.shape[0], 1):
+            raise ValueError(f"W{l} must be (n_l, n_(l-1)) and b{l} (n_l, 1), got {W.shape} and {b.shape}")
+        if l > 1 and W.shape[1] != params[f"W{l - 1}"].shape[0]:
+            raise ValueError(f"W{l} must have {params[f'W{l - 1}'].shape[0]} columns (the units of layer {l - 1}), "
+                             f"got shape {W.shape}")
+    return L
+
+
+def _check_Y(Y, n_out: int, m: int) -> np.ndarray:
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim == 1 and n_out == 1:
+        Y = Y[None, :]
+    if Y.shape != (n_out, m):
+        raise ValueError(f"Y must have shape (n_L, m) = ({n_out}, {m}) to match params and X, got {Y.shape}")
+    if not np.isfinite(Y).all():
+        raise ValueError("Y must be finite (no NaN or inf)")
+    return Y
+
+
+def _encode_labels(y, classes) -> np.ndarray:
+    """Labels y (m,) -> Y in the core's layout: (1, m) of 0/1 for two classes, one-hot (K, m) else."""
+    y = np.asarray(y).reshape(-1)
+    classes = np.asarray(classes)
+    index = {c: k for k, c in enumerate(classes.tolist())}
+    try:
+        idx = np.array([index[v] for v in y.tolist()])
+    except KeyError as exc:
+        raise ValueError(f"Y must contain only the estimator's classes {classes.tolist()}, got {exc.args[0]!r}") from None
+    if len(classes) == 2:
+        return idx[None, :].astype(np.float64)
+    return np.eye(len(classes))[:, idx]
+
+
+def _from_estimator(est, X, y):
+    """(params, X (n_x, m), Y or None, activation, output) for a NeuralNetClassifier.
+
+    A fitted estimator is diagnosed with its trained ``parameters_``; an unfitted one with the
+    initial parameters its ``fit`` would draw (same ``init``, ``init_scale``, ``random_state``).
+    """
+    X = check_array_2d("X", X)
+    activation = est.activation
+    if hasattr(est, "parameters_"):
+        params, output, classes = est.parameters_, est.output_, est.classes_
+        if X.shape[1] != params["W1"].shape[1]:
+            raise ValueError(f"X must have {params['W1'].shape[1]} features (as the estimator was fitted on), "
+                             f"got {X.shape[1]}")
+    else:
+        sizes, _ = est._check_params()
+        classes = np.unique(np.asarray(y).reshape(-1)) if y is not None else np.array([0, 1])
+        if len(classes) < 2:
+            raise ValueError(f"Y must contain at least 2 classes, got {classes.tolist()}")
+        output = "sigmoid" if len(classes) == 2 else "softmax"
+        n_out = 1 if output == "sigmoid" else len(classes)
+        params = initialize_parameters([X.shape[1], *sizes, n_out], init=est.init, init_scale=est.init_scale,
+                                       rng=as_generator(est.random_state), dtype=X.dtype)
+    Y = None
+    if y is not None:
+        if len(np.asarray(y).reshape(-1)) != X.shape[0]:
+            raise ValueError(f"Y must have one label per row of X ({X.shape[0]}), got {len(np.asarray(y).reshape(-1))}")
+        Y = _encode_labels(y, classes)
+    return params, X.T, Y, activation, output
+
+
+# -- before training -------------------------------------------------------------------------
+def diagnose(params_or_estimator, X, Y=None, *, activation: str = "relu", output: Optional[str] = None,
+             train_score: Optional[float] = None, test_score: Optional[float] = None,
+             target_error: Optional[float] = None) -> DiagnosticReport:
+    """Diagnose a network on a probe batch: symmetry, dead units, saturation, vanishing/exploding.
+
+    ``params_or_estimator`` is a parameter dict ``{"W1", "b1", ...}`` with X (n_x, m) and
+    optionally Y (n_L, m) (or (m,) for one output unit) in the course's layout; or a
+    ``NeuralNetClassifier`` with X (n_samples, n_features) and labels Y (n_samples,) in
+    scikit-learn's layout (fitted: its trained parameters; unfitted: the parameters its ``fit``
+    would start from). ``output`` defaults to "sigmoid" for one output unit, "softmax" for more.
+    Without Y the gradient findings are skipped. With ``train_score`` and ``test_score``
+    (accuracies) the bias/variance findings of ``diagnose_fit`` are added.
+    """
+    if hasattr(params_or_estimator, "get_params") and hasattr(params_or_estimator, "fit"):
+        params, X, Y, activation, output = _from_estimator(params_or_estimator, X, Y)
+    else:
+        params = params_or_estimator
+        L = _check_params(params)
+        X = check_array_2d("X", X)
+        if X.shape[0] != params["W1"].shape[1]:
+            raise ValueError(f"X must be (n_x, m) with n_x = {params['W1'].shape[1]} rows (the columns of W1), "
+                             f"got shape {X.shape}")
+        n_out = params[f"W{L}"].shape[0]
+        if output is None:
+            output = "sigmoid" if n_out == 1 else "softmax"
+        if Y is not None:
+            Y = _check_Y(Y, n_out, X.shape[1])
+    get_activation(activation)
+    check_choice("output", output, OUTPUTS)
+    L = _check_params(params)
+    if (train_score is None) != (test_score is None):
+        raise ValueError("train_score and test_score must be given together (both accuracies), "
+                         f"got train_score={train_score!r}, test_score={test_score!r}")
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        _, cache = forward_propagation(params, X, 1.0, activation=activation, output=output)
+        grads = backward_propagation(params, Y, cache) if Y is not None else None
+    report = DiagnosticReport(activation=activation, output=output, n_samples=X.shape[1], gradients=Y is not None,
+                              layer_dims=[int(X.shape[0])] + [int(params[f"W{l}"].shape[0]) for l in range(1, L + 1)])
+    findings = report.findings
+    findings += _nonfinite_findings(cache, grads, L)
+    report.layers = _layer_stats(params, cache, grads, L, activation, output)
+    findings += _symmetry_findings(report.layers, L, activation)
+    findings += _unit_findings(report.layers, X.shape[1], activation)
+    report.activation_growth, growth_findings = _growth_findings(report.layers, L, activation)
+    findings += growth_findings
+    if grads is not None:
+        findings += _gradient_findings(report.layers, activation)
+    if train_score is not None:
+        findings += diagnose_fit(train_score, test_score, 0.0 if target_error is None else target_error)
+    return report
+
+
+def _layer_stats(params, cache, grads, L, activation, output) -> list:
+    layers = []
+    prev_rms = None
+    for l in range(1, L + 1):
+        Z, A = cache.Z[l - 1], (cache.G[l - 1] if l < L else cache.A[L])
+        act = activation if l < L else output
+        W = params[f"W{l}"]
+        z_rms = _rms(Z)
+        weight_norm = float(np.linalg.norm(W))
+        grad_norm = relative = None
+        if grads is not None:
+            grad_norm = float(np.linalg.norm(grads[f"dW{l}"]))
+            relative = grad_norm / weight_norm if weight_norm > 0 else None
+        groups = identical_unit_groups(params, l) if l < L else []
+        layers.append({
+            "layer": l,
+            "role": "hidden" if l < L else "output",
+            "activation": act,
+            "n_units": int(W.shape[0]),
+            "z_mean": _num(np.mean(Z, dtype=np.float64)),
+            "z_std": _num(np.std(Z, dtype=np.float64)),
+            "z_rms": _num(z_rms),
+            "a_mean": _num(np.mean(A, dtype=np.float64)),
+            "a_std": _num(np.std(A, dtype=np.float64)),
+            "dead_fraction": dead_fraction(Z) if act == "relu" else None,
+            "saturated_fraction": saturated_fraction(A, act),
+            "scale_ratio": _num(z_rms / prev_rms) if prev_rms else None,
+            "weight_norm": _num(weight_norm),
+            "grad_norm": _num(grad_norm),
+            "relative_gradient": _num(relative),
+            "identical_units": int(sum(len(g) for g in groups)),
+            "identical_groups": len(groups),
+            "z_hist": _histogram(Z),
+            "a_hist": _histogram(A),
+        })
+        prev_rms = z_rms
+    return layers
+
+
+def _nonfinite_findings(cache, grads, L) -> list:
+    for l in range(1, L + 1):
+        if not np.isfinite(cache.Z[l - 1]).all():
+            return [Finding("nonfinite", "error", l, math.inf, 0.0,
+                            f"activations overflowed: Z{l} has inf or NaN entries on the probe batch",
+                            "the weights are far too large: use a standard initialization and standardize X",
+                            "nonfinite")]
+    if grads is not None:
+        for key, g in grads.items():
+            if not np.isfinite(g).all():
+                return [Finding("nonfinite", "error", int(key[2:]), math.inf, 0.0,
+                                f"gradients overflowed: {key} has inf or NaN entries",
+                                "the weights are far too large: use a standard initialization", "nonfinite")]
+    return []
+
+
+def _symmetry_findings(layers, L, activation) -> list:
+    out = []
+    for s in layers[:-1]:
+        k, n_groups = s["identical_units"], s["identical_groups"]
+        if k >= THRESHOLDS["symmetry_min_units"]:
+            groups = "" if n_groups == 1 else f" in {n_groups} groups"
+            out.append(Finding(
+                "symmetry", "error", s["layer"], float(k), float(THRESHOLDS["symmetry_min_units"]),
+                f"symmetry not broken: layer {s['layer']} has {k} identical units{groups} (all incoming and "
+                f"outgoing weights equal): they compute the same output and receive the same gradient at every "
+                f"step, so the layer learns no more than {s['n_units'] - k + n_groups} distinct unit(s)",
+                f"initialize the weights randomly to break symmetry: {RECOMMENDED_INIT[activation]}",
+                "symmetry_min_units"))
+    return out
+
+
+def _unit_findings(layers, m, activation) -> list:
+    out = []
+    for s in layers:
+        frac = s["dead_fraction"]
+        if frac is not None:
+            band = _band(frac, THRESHOLDS["dead_fraction"], THRESHOLDS["dead_fraction_info"], above=True)
+            if band:
+                n_dead = int(round(frac * s["n_units"]))
+                key = "dead_fraction" if band == "warning" else "dead_fraction_info"
+                out.append(Finding(
+                    "dead_units", band, s["layer"], frac, THRESHOLDS[key],
+                    f"dead ReLUs: layer {s['layer']} has {n_dead} of {s['n_units']} units ({frac:.0%}) never "
+                    f"positive on the {m} probe examples; a dead ReLU passes no gradient, so it cannot recover",
+                    f"use {RECOMMENDED_INIT['relu']} with zero biases, standardize X, or lower the learning rate",
+                    key))
+        frac = s["saturated_fraction"]
+        if frac is not None:
+            band = _band(frac, THRESHOLDS["saturated_fraction"], THRESHOLDS["saturated_fraction_info"], above=True)
+            if band:
+                key = "saturated_fraction" if band == "warning" else "saturated_fraction_info"
+                where = "output layer" if s["role"] == "output" else f"layer {s['layer']}"
+                fix = (f"scale the weights down: {RECOMMENDED_INIT[activation]} instead of large random weights"
+                       if s["role"] == "hidden" else
+                       "scale the weights down (large weights make confident predictions at the start, "
+                       f"and confident wrong ones cost a lot): {RECOMMENDED_INIT[activation]}")
+                out.append(Finding(
+                    "saturation", band, s["layer"], frac, THRESHOLDS[key],
+                    f"saturated {s['activation']}: {frac:.0%} of the {where}'s activations are within "
+                    f"{THRESHOLDS['saturation_margin']:.0%} of an asymptote, where the derivative is nearly 0 "
+                    f"and learning stalls (z rms {_fmt(s['z_rms'])})",
+                    fix, key))
+    return out
+
+
+def _growth_findings(layers, L, activation):
+    """Vanishing/exploding activations: rms(Z) of the last hidden layer over that of the first."""
+    hidden = layers[:-1]
+    if len(hidden) < 2 or not hidden[0]["z_rms"] or hidden[-1]["z_rms"] is None:
+        return None, []
+    growth = hidden[-1]["z_rms"] / hidden[0]["z_rms"]
+    steps = len(hidden) - 1
+    per_layer = growth ** (1.0 / steps) if growth > 0 else 0.0
+    last = hidden[-1]["layer"]
+    if growth < 1:
+        band = _band(growth, THRESHOLDS["activation_vanishing"], THRESHOLDS["activation_vanishing_info"], above=False)
+        if not band:
+            return growth, []
+        key = "activation_vanishing" + ("" if band == "warning" else "_info")
+        return growth, [Finding(
+            "vanishing", band, None, growth, THRESHOLDS[key],
+            f"vanishing activations: the scale of Z shrinks by a factor {_fmt(1 / growth) if growth else 'inf'} "
+            f"from layer 1 to layer {last} (x{per_layer:.3g} per layer): deep layers see almost no signal "
+            "and their gradients vanish with it",
+            f"the weights are too small for this depth: use {RECOMMENDED_INIT[activation]}", key)]
+    band = _band(growth, THRESHOLDS["activation_exploding"], THRESHOLDS["activation_exploding_info"], above=True)
+    if not band:
+        return growth, []
+    key = "activation_exploding" + ("" if band == "warning" else "_info")
+    return growth, [Finding(
+        "exploding", band, None, growth, THRESHOLDS[key],
+        f"exploding activations: the scale of Z grows by a factor {_fmt(growth)} from layer 1 to layer {last} "
+        f"(x{per_layer:.3g} per layer): outputs saturate and gradients blow up",
+        f"the weights are too large for this depth: use {RECOMMENDED_INIT[activation]}", key)]
+
+
+def _gradient_findings(layers, activation) -> list:
+    rel = [(s["relative_gradient"], s["layer"]) for s in layers if s["relative_gradient"] is not None]
+    if not rel:
+        return []
+    out = []
+    lo, lo_layer = min(rel)
+    band = _band(lo, THRESHOLDS["gradient_vanishing"], THRESHOLDS["gradient_vanishing_info"], above=False)
+    if band:
+        key = "gradient_vanishing" + ("" if band == "warning" else "_info")
+        out.append(Finding(
+            "vanishing", band, lo_layer, lo, THRESHOLDS[key],
+            f"vanishing gradients: ||dW{lo_layer}|| / ||W{lo_layer}|| = {_fmt(lo)}, so a gradient step barely "
+            f"changes layer {lo_layer} and it learns extremely slowly (on trained parameters a small gradient "
+            "can also mean convergence)",
+            f"use {RECOMMENDED_INIT[activation]}; for deep sigmoid/tanh nets prefer ReLU with He", key))
+    hi, hi_layer = max(rel)
+    band = _band(hi, THRESHOLDS["gradient_exploding"], THRESHOLDS["gradient_exploding_info"], above=True)
+    if band:
+        key = "gradient_exploding" + ("" if band == "warning" else "_info")
+        out.append(Finding(
+            "exploding", band, hi_layer, hi, THRESHOLDS[key],
+            f"exploding gradients: ||dW{hi_layer}|| / ||W{hi_layer}|| = {_fmt(hi)}: any usual learning rate "
+            f"makes a step larger than the weights themselves, and training diverges",
+            f"use {RECOMMENDED_INIT[activation]}, standardize X, or a much smaller learning rate", key))
+    return out
+
+
+# -- after training --------------------------------------------------------------------------
+def _check_fraction(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def diagnose_fit(train_accuracy: float, test_accuracy: float, target_error: float = 0.0) -> list:
+    """Bias and variance after training, in the course's terms.
+
+    ``train_error = 1 - train_accuracy``, ``test_error = 1 - test_accuracy`` (a dev or test set),
+    ``target_error`` the human-level or Bayes error (0 when unknown)::
+
+        avoidable bias = train_error - target_error   > THRESHOLDS["avoidable_bias"]: high_bias
+        variance       = test_error - train_error     > THRESHOLDS["variance"]:       high_variance
+
+    Returns high_bias / high_variance findings (warning, or info in the mild band), the larger one
+    named first with "fix this first"; a single info ``fit_ok`` finding when neither fires.
+    """
+    train_acc = _check_fraction("train_accuracy", train_accuracy)
+    test_acc = _check_fraction("test_accuracy", test_accuracy)
+    target = _check_fraction("target_error", target_error)
+    train_err, test_err = 1 - train_acc, 1 - test_acc
+    bias, variance = train_err - target, test_err - train_err
+    errors = f"train error {train_err:.1%}, test error {test_err:.1%}, target error {target:.1%}"
+    found = []
+    band = _band(bias, THRESHOLDS["avoidable_bias"], THRESHOLDS["avoidable_bias_info"], above=True)
+    if band:
+        key = "avoidable_bias" + ("" if band == "warning" else "_info")
+        found.append((bias, Finding(
+            "high_bias", band, None, bias, THRESHOLDS[key],
+            f"high bias (underfitting): avoidable bias = train error - target error = {bias:.1%} ({errors}); "
+            "the network does not even fit its training data",
+            "try a bigger network (more units or layers), train longer (more iterations, a better learning rate), "
+            "or reduce regularization (smaller l2, keep_prob closer to 1)", key)))
+    band = _band(variance, THRESHOLDS["variance"], THRESHOLDS["variance_info"], above=True)
+    if band:
+        key = "variance" + ("" if band == "warning" else "_info")
+        found.append((variance, Finding(
+            "high_variance", band, None, variance, THRESHOLDS[key],
+            f"high variance (overfitting): variance = test error - train error = {variance:.1%} ({errors}); "
+            "the network fits the training set much better than new data",
+            "get more training data, add L2 regularization (l2 > 0) or dropout (keep_prob < 1), "
+            "stop early, or use a smaller network", key)))
+    found.sort(key=lambda item: -item[0])
+    if len(found) == 2:
+        found[0][1].message += " -- the larger of the two gaps: fix this first"
+    if not found:
+        return [Finding("fit_ok", "info", None, max(bias, variance),
+                        min(THRESHOLDS["avoidable_bias_info"], THRESHOLDS["variance_info"]),
+                        f"no bias or variance problem: avoidable bias {bias:.1%}, variance {variance:.1%} ({errors})",
+                        "", "avoidable_bias_info")]
+    return [f for _, f in found]
+
+
+# -- during training -------------------------------------------------------------------------
+class TrainingMonitor:
+    """A ``training.train`` callback recording layer health every ``every`` iterations.
+
+    Each record (``self.records``, JSON-serialisable) holds, for iteration t (1-based) and
+    layers l = 1..L (lists indexed by l - 1)::
+
+        iteration, cost
+        grad_norm[l]     = ||dW_l||_F                 (the last step's gradient; last minibatch)
+        weight_norm[l]   = ||W_l||_F                  (after the step)
+        update_ratio[l]  = learning_rate * ||dW_l||_F / ||W_l||_F   (None without a learning rate)
+        dead_fraction[l]      hidden ReLU layers: units never positive on the batch (else None)
+        saturated_fraction[l] hidden sigmoid/tanh layers: see ``saturated_fraction`` (else None)
+
+    ``every=0`` turns it off: the call returns at once. Off-iterations cost one modulo.
+    """
+
+    def __init__(self, every: int = 10, *, learning_rate: Optional[float] = None):
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 0:
+            raise ValueError(f"every must be a non-negative integer, got {every!r}")
+        if learning_rate is not None:
+            check_non_negative("learning_rate", learning_rate)
+        self.every = int(every)
+        self.learning_rate = None if learning_rate is None else float(learning_rate)
+        self.records: list = []
+
+    def __call__(self, info) -> None:
+        if not self.every or info.iteration % self.every:
+            return None
+        params, grads, cache = info.params, info.grads, info.cache
+        L = n_layers(params)
+        rec = {"iteration": int(info.iteration), "cost": _num(info.cost), "grad_norm": [], "weight_norm": [],
+               "update_ratio": [], "dead_fraction": [], "saturated_fraction": []}
+        for l in range(1, L + 1):
+            w = float(np.linalg.norm(params[f"W{l}"]))
+            g = float(np.linalg.norm(grads[f"dW{l}"]))
+            rec["grad_norm"].append(_num(g))
+            rec["weight_norm"].append(_num(w))
+            ratio = self.learning_rate * g / w if self.learning_rate is not None and w > 0 else None
+            rec["update_ratio"].append(_num(ratio))
+            hidden = l < L and cache is not None
+            rec["dead_fraction"].append(dead_fraction(cache.Z[l - 1]) if hidden and cache.activation == "relu" else None)
+            rec["saturated_fraction"].append(
+                saturated_fraction(cache.G[l - 1], cache.activation) if hidden and cache.activation != "relu" else None)
+        self.records.append(rec)
+        return None
+
+    def findings(self) -> list:
+        """Findings from the last record: dead units, and update ratios too large or too small."""
+        return monitor_findings(self.records)
+
+
+def monitor_findings(records: list) -> list:
+    """Findings from the last of ``TrainingMonitor`` records (dicts, as stored in a result file).
+
+    ``update_ratio`` above ``update_ratio_high`` (warning: steps too big) or below
+    ``update_ratio_low`` (info: the layer stopped learning), and ``dead_units`` as in ``diagnose``.
+    """
+    if not records:
+        return []
+    rec, out = records[-1], []
+    t = rec["iteration"]
+    for l, ratio in enumerate(rec.get("update_ratio", []), start=1):
+        if ratio is None:
+            continue
+        if ratio > THRESHOLDS["update_ratio_high"]:
+            out.append(Finding("update_ratio", "warning", l, ratio, THRESHOLDS["update_ratio_high"],
+                               f"at iteration {t} a step changes W{l} by {ratio:.1%} of its norm: too large, "
+                               "training may oscillate or diverge (a rule of thumb is ~1e-3)",
+                               "lower the learning rate", "update_ratio_high"))
+        elif ratio < THRESHOLDS["update_ratio_low"]:
+            out.append(Finding("update_ratio", "info", l, ratio, THRESHOLDS["update_ratio_low"],
+                               f"at iteration {t} a step changes W{l} by only {ratio:.1e} of its norm: the layer "
+                               "has stopped learning (converged, or its gradient vanished)",
+                               "if the cost is still high: raise the learning rate or use a better initialization",
+                               "update_ratio_low"))
+    for l, frac in enumerate(rec.get("dead_fraction", []), start=1):
+        if frac is not None and frac > THRESHOLDS["dead_fraction"]:
+            out.append(Finding("dead_units", "warning", l, frac, THRESHOLDS["dead_fraction"],
+                               f"at iteration {t}, {frac:.0%} of layer {l}'s ReLUs are dead on the batch",
+                               "lower the learning rate; use He initialization", "dead_fraction"))
+    return out
