@@ -1,0 +1,181 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+
+import practicaldl as pdl
+from practicaldl.datasets import load_circles
+
+FAST = dict(max_iter=300, learning_rate=0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return pdl.load_dataset("moons")
+
+
+def test_check_estimator_passes():
+    """scikit-learn's own estimator checks; the only ones allowed not to pass are skips for
+    optional packages absent here (pandas, array-API)."""
+    results = check_estimator(pdl.NeuralNetClassifier(**FAST), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert failed == []
+    assert sum(r["status"] == "passed" for r in results) >= 50
+
+
+def test_clone_grid_search_pipeline_cross_val(moons):
+    clf = pdl.NeuralNetClassifier((8,), **FAST)
+    assert clone(clf).get_params() == clf.get_params()
+    pipe = make_pipeline(StandardScaler(), clf)
+    scores = cross_val_score(pipe, moons.X_train, moons.y_train, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    grid = GridSearchCV(clf, {"l2": [0.0, 1.0], "keep_prob": [1.0, 0.8]}, cv=3).fit(moons.X_train, moons.y_train)
+    assert grid.best_params_["l2"] in (0.0, 1.0) and grid.best_score_ > 0.8
+
+
+def test_string_labels_and_proba(moons):
+    names = np.array(["cat", "dog"])[moons.y_train]
+    clf = pdl.NeuralNetClassifier((8,), **FAST).fit(moons.X_train, names)
+    assert clf.classes_.tolist() == ["cat", "dog"]
+    assert set(clf.predict(moons.X_test)) <= {"cat", "dog"}
+    proba = clf.predict_proba(moons.X_test)
+    assert proba.shape == (len(moons.X_test), 2) and np.allclose(proba.sum(axis=1), 1)
+    assert clf.output_ == "sigmoid" and clf.parameters_["W2"].shape == (1, 8)
+    np.testing.assert_array_equal(clf.predict(moons.X_test), clf.classes_[(proba[:, 1] > 0.5).astype(int)])
+
+
+def test_multiclass_uses_softmax():
+    data = pdl.load_dataset("digits")
+    clf = pdl.NeuralNetClassifier((32,), max_iter=200, learning_rate=0.5, random_state=0).fit(data.X_train, data.y_train)
+    assert clf.output_ == "softmax" and clf.parameters_["W2"].shape == (10, 32)
+    assert clf.predict_proba(data.X_test).shape == (len(data.X_test), 10)
+    assert clf.score(data.X_test, data.y_test) > 0.9
+
+
+def test_attributes_and_histories(moons):
+    clf = pdl.NeuralNetClassifier((8, 4), l2=0.5, **FAST).fit(moons.X_train, moons.y_train)
+    assert clf.n_iter_ == 300 == len(clf.cost_history_) == len(clf.cross_entropy_history_)
+    # the L2 term is included in cost_history_ and not in cross_entropy_history_
+    assert all(c > ce for c, ce in zip(clf.cost_history_, clf.cross_entropy_history_))
+    assert clf.cost_history_[-1] < clf.cost_history_[0]
+    assert clf.stop_reason_ == "max_iter=300 iterations done"
+    assert list(clf.parameters_) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+
+
+def test_same_seed_same_bits(moons):
+    kw = dict(hidden_layer_sizes=(8, 4), keep_prob=0.8, batch_size=32, max_iter=20, random_state=5)
+    a = pdl.NeuralNetClassifier(**kw).fit(moons.X_train, moons.y_train)
+    b = pdl.NeuralNetClassifier(**kw).fit(moons.X_train, moons.y_train)
+    assert a.cost_history_ == b.cost_history_
+    assert all(np.array_equal(a.parameters_[k], b.parameters_[k]) for k in a.parameters_)
+    c = pdl.NeuralNetClassifier(**{**kw, "random_state": 6}).fit(moons.X_train, moons.y_train)
+    assert c.cost_history_ != a.cost_history_
+    # a Generator is accepted too, and reproducible
+    g1 = pdl.NeuralNetClassifier(**{**kw, "random_state": np.random.default_rng(1)}).fit(moons.X_train, moons.y_train)
+    g2 = pdl.NeuralNetClassifier(**{**kw, "random_state": np.random.default_rng(1)}).fit(moons.X_train, moons.y_train)
+    assert g1.cost_history_ == g2.cost_history_
+
+
+def test_random_state_3_matches_the_functional_core():
+    """The estimator is the core: same init draw, same update, same numbers."""
+    data = load_circles()
+    clf = pdl.NeuralNetClassifier((10, 5), max_iter=5, random_state=3).fit(data.X_train, data.y_train)
+    params = pdl.initialize_parameters([2, 10, 5, 1], init="he", rng=np.random.RandomState(3))
+    X, Y = data.X_train.T, data.y_train[None, :].astype(float)
+    costs = []
+    for _ in range(5):
+        cost, grads = pdl.cost_and_gradients(params, X, Y)
+        costs.append(cost)
+        params = pdl.gradient_descent_step(params, grads, 0.01)
+    assert costs == clf.cost_history_
+    assert all(np.array_equal(params[k], clf.parameters_[k]) for k in params)
+
+
+def test_minibatches(moons):
+    clf = pdl.NeuralNetClassifier((8,), batch_size=50, max_iter=30, learning_rate=0.1, random_state=0)
+    clf.fit(moons.X_train, moons.y_train)
+    assert clf.n_iter_ == 30 and clf.score(moons.X_test, moons.y_test) > 0.8
+
+
+def test_float32_stays_float32(moons):
+    X = moons.X_train.astype(np.float32)
+    clf = pdl.NeuralNetClassifier((8,), **FAST).fit(X, moons.y_train)
+    assert all(v.dtype == np.float32 for v in clf.parameters_.values())
+    assert clf.predict_proba(X).dtype == np.float32
+
+
+def test_early_stopping_restores_the_best_weights():
+    data = pdl.load_dataset("noisy")
+    clf = pdl.NeuralNetClassifier((20, 3), init="lecun", learning_rate=0.3, max_iter=20000, early_stopping=True,
+                                  validation_fraction=0.3, n_iter_no_change=200, random_state=3)
+    clf.fit(data.X_train, data.y_train)
+    assert clf.n_iter_ < 20000
+    assert "early stopping" in clf.stop_reason_ and f"iteration {clf.best_iteration_}" in clf.stop_reason_
+    best = clf.best_iteration_
+    assert clf.validation_cost_history_[best - 1] == min(clf.validation_cost_history_)
+    assert clf.n_iter_ - best == 200
+    # the restored weights are those of the best iteration: their validation cost is the minimum
+    assert len(clf.validation_cost_history_) == clf.n_iter_
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(keep_prob=1.5), r"keep_prob must be in \(0, 1\], got 1.5"),
+        (dict(keep_prob=0), r"keep_prob must be in \(0, 1\], got 0"),
+        (dict(keep_prob=(0.5, 0.5, 0.5)), "one value per hidden layer"),
+        (dict(l2=-0.1), "l2 must be a non-negative finite number, got -0.1"),
+        (dict(learning_rate=0), "learning_rate must be a positive finite number, got 0"),
+        (dict(learning_rate=-1e-3), "learning_rate must be a positive finite number"),
+        (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes entries must be a positive integer, got 0"),
+        (dict(max_iter=0), "max_iter must be a positive integer, got 0"),
+        (dict(batch_size=0), "batch_size must be a positive integer, got 0"),
+        (dict(init="glorious"), r"init must be one of \[.*\], got 'glorious'"),
+        (dict(activation="softplus"), r"activation must be one of \['relu', 'sigmoid', 'tanh'\], got 'softplus'"),
+        (dict(init_scale=0), "init_scale must be a positive finite number, got 0"),
+        (dict(random_state="x"), "random_state must be None, an int"),
+        (dict(early_stopping=True, validation_fraction=1.0), r"validation_fraction must be in \(0, 1\), got 1.0"),
+    ],
+)
+def test_bad_parameters_are_named(params, message, moons):
+    clf = pdl.NeuralNetClassifier(**{**FAST, **params})
+    with pytest.raises(ValueError, match=message):
+        clf.fit(moons.X_train, moons.y_train)
+    assert not hasattr(clf, "parameters_")
+
+
+def test_bad_data(moons):
+    X, y = moons.X_train, moons.y_train
+    clf = pdl.NeuralNetClassifier(**FAST)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), y)
+    with pytest.raises(ValueError, match="infinity"):
+        clf.fit(np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), y)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        clf.fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="y must contain at least 2 classes, got 1 class: 0"):
+        clf.fit(X, np.zeros_like(y))
+    with pytest.raises(ValueError, match="X must hold numeric features, got text"):
+        clf.fit(np.array([["a", "b"]] * len(y)), y)
+    with pytest.raises(ValueError, match="0 sample"):
+        clf.fit(np.zeros((0, 2)), [])
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        clf.fit(X, np.linspace(0, 1, len(y)))
+    with pytest.raises(NotFittedError):
+        pdl.NeuralNetClassifier().predict(X)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="X has 1 features, but NeuralNetClassifier is expecting 2"):
+        clf.predict(X[:, :1])
+
+
+def test_divergence_is_reported_not_returned(moons):
+    clf = pdl.NeuralNetClassifier((8,), learning_rate=1e6, max_iter=50, random_state=0)
+    with pytest.raises(pdl.NumericalError, match=r"learning_rate=1000000.0.*Try a smaller learning_rate"):
+        clf.fit(moons.X_train * 100, moons.y_train)
+    assert not hasattr(clf, "parameters_")
