@@ -7,6 +7,19 @@ averaged over the minibatches weighted by their size.
 
 Numerical trouble stops training: a non-finite cost or parameters raise ``NumericalError`` with
 what to try, instead of returning a network full of NaN.
+
+Speed (see ``benchmarks/``). The step is computed by ``_FusedStep``: the same equations, in the
+same floating-point order, as ``forward_propagation`` / ``compute_cost`` /
+``backward_propagation`` / ``gradient_descent_step``, but written into buffers allocated once per
+run (``out=``), with the parameters and gradients as views of two flat vectors (so the update is
+two vectorised operations instead of two per array), and minibatches gathered one at a time into
+a reused buffer (never a copy of the whole data set per epoch). Results are bit for bit those of
+the plain step (``fused=False``), which calls the public core functions; the tests check it.
+The fused step needs W_l, b_l, X and Y of one float dtype; anything else takes the plain step.
+
+``blas_threads`` caps the threads of the BLAS library (OpenBLAS, MKL, ...) behind ``@`` for the
+duration of the run, through ``threadpoolctl``; None leaves the library's default (usually one
+thread per core). For small networks one thread is often as fast; for large ones use the cores.
 """
 
 from __future__ import annotations
@@ -16,9 +29,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .network import backward_propagation, compute_cost, forward_propagation
+from scipy.special import expit
+
+from .activations import get_activation
+from .network import Cache, backward_propagation, compute_cost, forward_propagation
+from .losses import OUTPUTS
 from .optimizers import gradient_descent_step
 from .regularization import l2_penalty
+from ._validation import check_choice, check_keep_prob
 
 
 class NumericalError(FloatingPointError):
@@ -39,7 +57,12 @@ class History:
 
 @dataclass
 class IterationInfo:
-    """Passed to every callback after each iteration (``grads`` are those of the last step)."""
+    """Passed to every callback after each iteration (``grads`` are those of the last step).
+
+    ``params`` is the dict being trained (updated in place: copy what you keep); ``grads`` and
+    ``cache`` are those of the iteration's last (mini)batch and stay valid after the callback
+    returns (the loop does not overwrite arrays it has handed to a callback).
+    """
 
     iteration: int  # 1-based
     params: dict
@@ -59,43 +82,348 @@ def _numerical_error(what: str, iteration: int, learning_rate: float) -> Numeric
     )
 
 
+def _batches(m: int, batch_size: Optional[int], rng):
+    """The index arrays of one epoch: None for the full batch, else a shuffled split.
+
+    One ``rng.permutation(m)`` per epoch, cut into consecutive chunks of ``batch_size`` (the last
+    one shorter); views of the permutation, so nothing of the data is copied here.
+    """
+    if batch_size is None or batch_size >= m:
+        return [None]
+    order = rng.permutation(m)
+    return np.array_split(order, np.arange(batch_size, m, batch_size))
+
+
+class _PlainStep:
+    """One gradient step with the public core functions (the reference the fused step equals)."""
+
+    def __init__(self, params, X, Y, *, l2, keep_prob, activation, output, learning_rate):
+        self.params, self.X, self.Y = params, X, Y
+        self.l2, self.keep_prob, self.activation, self.output = l2, keep_prob, activation, output
+        self.learning_rate = learning_rate
+        self.grads = self.cache = None
+
+    def __call__(self, idx, rng) -> float:
+        """Step on the examples ``idx`` (None: all); return their cross-entropy before the step."""
+        Xb, Yb = (self.X, self.Y) if idx is None else (self.X[:, idx], self.Y[:, idx])
+        _, cache = forward_propagation(self.params, Xb, self.keep_prob, rng, activation=self.activation,
+                                       output=self.output)
+        ce = compute_cost(cache, Yb)
+        self.grads = backward_propagation(self.params, Yb, cache, self.l2)
+        self.cache = cache
+        return ce
+
+    def update(self):
+        gradient_descent_step(self.params, self.grads, self.learning_rate, inplace=True)
+
+    def release(self):
+        """Called after callbacks saw ``grads`` and ``cache``: the plain step never reuses them."""
+
+
+def _aligned_offsets(sizes, itemsize: int, align: int = 64):
+    """Start offsets (in elements) of consecutive arrays in a flat buffer, each ``align``-byte aligned."""
+    step = max(1, align // itemsize)
+    offsets, at = [], 0
+    for n in sizes:
+        offsets.append(at)
+        at += -(-n // step) * step
+    return offsets, at
+
+
+class _FusedStep:
+    """The plain step's arithmetic, written into preallocated buffers.
+
+    Same operations, same operand order, same dtypes as the core functions, so the results are
+    bit for bit equal (``tests/test_training_determinism.py`` checks it against a loop written
+    with the public functions). What changes is where results go, and how often Python works:
+
+    - ``params`` and ``grads`` are views of two flat vectors ``theta`` and ``dtheta`` (in the dict
+      order W1, b1, W2, ...), so ``W := W - lr * dW`` for all of them is one multiply into a
+      scratch vector and one in-place subtract (elementwise, so the same numbers as per array);
+    - ``Z_l``, ``g(Z_l)``, the dropped-out ``A_l``, ``dZ_l``, the ReLU masks ``1[Z_l > 0]`` and the
+      dropout masks live in per-layer buffers sized for the largest batch; a smaller last batch uses
+      the leading part of the same memory, reshaped (so every view stays C-contiguous and BLAS
+      sees the same layout as with fresh arrays);
+    - a minibatch of X is gathered with ``np.take(..., out=)`` into one reused buffer of the layout
+      fancy indexing gives (Fortran order), so no per-batch allocation and no copy of the data set;
+    - the binary cross-entropy is ``losses.binary_cross_entropy``'s expression, step by step into
+      two buffers; ``np.add.reduce`` is what ``np.sum`` calls, without its Python wrapper;
+    - per-layer arrays and constants are looked up once, not per step (no ``f"W{l}"`` strings);
+    - ``dA_0 = W_1^T dZ_1`` (the gradient with respect to the data) is never computed.
+    """
+
+    def __init__(self, params, X, Y, *, batch_capacity, l2, keep_prob, activation, output, learning_rate):
+        self.X, self.Y, self.l2, self.output = X, Y, l2, output
+        self.activation = activation
+        self.keep_prob = keep_prob
+        self.dtype = dtype = X.dtype
+        self.L = L = len(params) // 2
+        self.dims = [X.shape[0]] + [params[f"W{l}"].shape[0] for l in range(1, L + 1)]
+        self.lr = dtype.type(learning_rate)  # gradient_descent_step multiplies by value.dtype.type(lr)
+        # dropout.apply_mask multiplies by A.dtype.type(1.0 / keep_prob)
+        self.scale = [dtype.type(1.0 / p) for p in keep_prob]
+        self.capacity = batch_capacity
+        # rows of X are contiguous when X is the transpose of a C-ordered (m, n_x) array (what the
+        # estimator passes): a minibatch is then a row gather, the fastest copy there is.
+        self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
+        self._params_from(params)
+        self._allocate()
+
+    def _params_from(self, params):
+        keys = [k for l in range(1, self.L + 1) for k in (f"W{l}", f"b{l}")]
+        offsets, total = _aligned_offsets([params[k].size for k in keys], self.dtype.itemsize)
+        self.theta = np.zeros(total, dtype=self.dtype)
+        self.params = {}
+        for k, at in zip(keys, offsets):
+            view = self.theta[at:at + params[k].size].reshape(params[k].shape)
+            view[...] = params[k]  # an exact copy (same dtype)
+            self.params[k] = view
+        self._keys, self._offsets, self._total = keys, offsets, total
+        self.Ws = [self.params[f"W{l}"] for l in range(1, self.L + 1)]
+        self.bs = [self.params[f"b{l}"] for l in range(1, self.L + 1)]
+        self.scratch = np.empty(total, dtype=self.dtype)  # lr * dtheta, then subtracted
+        self.l2_scratch = [np.empty_like(W) for W in self.Ws] if self.l2 else None
+
+    def _allocate(self):
+        """Fresh buffers for a whole step (also called after a callback was handed the old ones)."""
+        B, dims, dt = self.capacity, self.dims, self.dtype
+        self.dtheta = np.zeros(self._total, dtype=dt)
+        self.grads = {}
+        for k, at in zip(self._keys, self._offsets):
+            self.grads["d" + k] = self.dtheta[at:at + self.params[k].size].reshape(self.params[k].shape)
+        self.dWs = [self.grads[f"dW{l}"] for l in range(1, self.L + 1)]
+        self.dbs = [self.grads[f"db{l}"] for l in range(1, self.L + 1)]
+        hidden = range(1, self.L)
+        relu = self.activation == "relu"
+        self._flat = {
+            "Z": [np.empty(n * B, dt) for n in dims[1:]],
+            "G": [np.empty(dims[l] * B, dt) for l in hidden],
+            "A": [np.empty(dims[l] * B, dt) if self.keep_prob[l - 1] < 1 else None for l in hidden],
+            "M": [np.empty(dims[l] * B, bool) if self.keep_prob[l - 1] < 1 else None for l in hidden],
+            "dZ": [np.empty(n * B, dt) for n in dims[1:]],
+            "pos": [np.empty(dims[l] * B, bool) if relu else None for l in hidden],  # 1[Z_l > 0]
+            "tmp": [np.empty(dims[l] * B, dt) if not relu else None for l in hidden],  # g'(Z_l)
+            "AL": [np.empty(dims[-1] * B, dt)],
+            "cost": [np.empty(dims[-1] * B, dt), np.empty(dims[-1] * B, dt)],
+        }
+        self._Xb = np.empty(dims[0] * B, dt) if self.X_rows is not None else None  # minibatch gather only
+        self._views = {}
+        self.cache = None
+
+    def _views_for(self, b: int) -> dict:
+        """(n, b) C-contiguous views of the buffers for a batch of b examples (cached per b)."""
+        views = self._views.get(b)
+        if views is None:
+            def shaped(buf):
+                return None if buf is None else buf[:buf.size // self.capacity * b].reshape(-1, b)
+
+            views = {name: [shaped(buf) for buf in bufs] for name, bufs in self._flat.items()}
+            # Fortran order (n_x, b): the layout X[:, idx] has, so BLAS gets the same call.
+            views["Xb"] = None if self._Xb is None else self._Xb[:self.dims[0] * b].reshape(b, self.dims[0]).T
+            self._views[b] = views
+        return views
+
+    def __call__(self, idx, rng) -> float:
+        """Forward, cost and backward on the examples ``idx`` (None: all); return the cross-entropy."""
+        L, Ws, bs, keep, scale = self.L, self.Ws, self.bs, self.keep_prob, self.scale
+        if idx is None:
+            Xb, Yb = self.X, self.Y
+            v = self._views_for(Xb.shape[1])
+        else:
+            v = self._views_for(len(idx))
+            if self.X_rows is not None:
+                Xb = v["Xb"]
+                np.take(self.X_rows, idx, axis=0, out=Xb.T, mode="clip")  # the rows idx, in order
+            else:
+                Xb = self.X[:, idx]
+            Yb = self.Y[:, idx]  # (n_L, b), small: the same fancy-indexed array as the plain step
+        m = Yb.shape[1]
+        Zs, Gs = v["Z"], v["G"]
+        # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
+        A, As, masks = Xb, [Xb], []
+        for l in range(L - 1):  # hidden layers l + 1 = 1 .. L-1
+            Z, G = Zs[l], Gs[l]
+            np.matmul(Ws[l], A, out=Z)
+            np.add(Z, bs[l], out=Z)  # (n_l, m)
+            if self.activation == "relu":
+                np.maximum(Z, 0, out=G)
+            elif self.activation == "sigmoid":
+                expit(Z, out=G)
+            else:
+                np.tanh(Z, out=G)
+            if keep[l] < 1:  # dropout.draw_mask, then apply_mask: (U < p), then (G * D) * (1/p)
+                mask = np.less(rng.random(G.shape), keep[l], out=v["M"][l])
+                A = np.multiply(G, mask, out=v["A"][l])
+                np.multiply(A, scale[l], out=A)
+            else:
+                mask, A = None, G
+            masks.append(mask)
+            As.append(A)
+        ZL = Zs[L - 1]
+        np.matmul(Ws[L - 1], A, out=ZL)
+        np.add(ZL, bs[L - 1], out=ZL)
+        if self.output == "sigmoid":
+            A = expit(ZL, out=v["AL"][0])
+            # losses.binary_cross_entropy: max(z, 0) - z y + log1p(exp(-|z|)), then the float64 sum / m
+            c1, c2 = v["cost"]
+            np.maximum(ZL, 0, out=c1)
+            np.subtract(c1, np.multiply(ZL, Yb, out=c2), out=c1)
+            np.abs(ZL, out=c2)
+            np.negative(c2, out=c2)
+            np.log1p(np.exp(c2, out=c2), out=c2)
+            np.add(c1, c2, out=c1)
+            ce = float(np.add.reduce(c1, axis=None, dtype=np.float64) / m)
+        else:
+            A = OUTPUTS[self.output].activation(ZL)  # softmax: small (K, m), a fresh array
+            ce = OUTPUTS[self.output].cost(ZL, Yb)
+        As.append(A)
+        # backward: dZ_L = (A_L - Y) / m; dW_l = dZ_l A_{l-1}^T (+ (l2/m) W_l); db_l = sum_cols dZ_l
+        dZs = v["dZ"]
+        dZ = dZs[L - 1]
+        np.subtract(A, Yb, out=dZ)
+        np.divide(dZ, m, out=dZ)
+        for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
+            W, dW = Ws[l], self.dWs[l]
+            np.matmul(dZ, As[l].T, out=dW)  # (n_l, n_{l-1})
+            if self.l2:  # regularization.l2_gradient: (l2 / m) * W, then added
+                np.add(dW, np.multiply(self.l2 / m, W, out=self.l2_scratch[l]), out=dW)
+            np.add.reduce(dZ, axis=1, keepdims=True, out=self.dbs[l])  # np.sum(dZ, axis=1): (n_l, 1)
+            if l:  # dA_{l-1} = W_l^T dZ_l (* D / p), then dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})
+                dA = dZs[l - 1]
+                np.matmul(W.T, dZ, out=dA)
+                if masks[l - 1] is not None:
+                    np.multiply(dA, masks[l - 1], out=dA)
+                    np.multiply(dA, scale[l - 1], out=dA)
+                if self.activation == "relu":  # dA * 1[Z > 0]
+                    np.multiply(dA, np.greater(Zs[l - 1], 0, out=v["pos"][l - 1]), out=dA)
+                else:
+                    G, t = Gs[l - 1], v["tmp"][l - 1]
+                    if self.activation == "sigmoid":  # A (1 - A)
+                        np.multiply(G, np.subtract(1, G, out=t), out=t)
+                    else:  # 1 - A^2
+                        np.subtract(1, np.multiply(G, G, out=t), out=t)
+                    np.multiply(dA, t, out=dA)
+                dZ = dA
+        self._last = (v, As, masks)
+        self.cache = None
+        return ce
+
+    def update(self):
+        """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
+        np.multiply(self.lr, self.dtheta, out=self.scratch)
+        np.subtract(self.theta, self.scratch, out=self.theta)
+
+    def last_cache(self) -> Cache:
+        """The ``network.Cache`` of the last batch, built on demand from views of the buffers."""
+        if self.cache is None:
+            v, As, masks = self._last
+            self.cache = Cache(Z=list(v["Z"]), A=As, G=list(v["G"]), masks=masks, keep_prob=self.keep_prob,
+                               activation=self.activation, output=self.output)
+        return self.cache
+
+    def release(self):
+        """A callback was handed ``grads`` and the cache: switch to fresh buffers, so that what it
+        kept is never overwritten (the plain step's semantics). Costs one allocation per iteration,
+        only when there are callbacks."""
+        self._allocate()
+
+
+def _fusable(params: dict, X: np.ndarray, Y: np.ndarray) -> bool:
+    """The fused step handles one float dtype everywhere and the standard W1, b1, ... layout."""
+    if not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray) and X.ndim == 2 and Y.ndim == 2):
+        return False
+    dt = X.dtype
+    if dt not in (np.float32, np.float64) or Y.dtype != dt or len(params) % 2:
+        return False
+    L = len(params) // 2
+    n_prev = X.shape[0]
+    for l in range(1, L + 1):
+        W, b = params.get(f"W{l}"), params.get(f"b{l}")
+        if not (isinstance(W, np.ndarray) and isinstance(b, np.ndarray)) or W.dtype != dt or b.dtype != dt:
+            return False
+        if W.ndim != 2 or W.shape[1] != n_prev or b.shape != (W.shape[0], 1):
+            return False
+        n_prev = W.shape[0]
+    return Y.shape[0] == n_prev and Y.shape[1] == X.shape[1]
+
+
+def _check_blas_threads(blas_threads):
+    if blas_threads is None:
+        return None
+    if isinstance(blas_threads, bool) or not isinstance(blas_threads, (int, np.integer)) or blas_threads < 1:
+        raise ValueError(f"blas_threads must be None or a positive integer, got {blas_threads!r}")
+    return int(blas_threads)
+
+
 def train(params: dict, X: np.ndarray, Y: np.ndarray, *, learning_rate: float, max_iter: int, rng,
           batch_size: Optional[int] = None, l2: float = 0.0, keep_prob=1.0, activation: str = "relu",
           output: str = "sigmoid", validation: Optional[tuple] = None, n_iter_no_change: int = 100,
-          tol: float = 1e-6, callbacks: tuple = ()) -> tuple[dict, History]:
+          tol: float = 1e-6, callbacks: tuple = (), blas_threads: Optional[int] = None,
+          fused: bool = True) -> tuple[dict, History]:
     """Train a copy of ``params`` on X (n_x, m), Y (n_L, m); return ``(params, history)``.
 
     With ``validation=(X_val, Y_val)`` training stops early when the validation cross-entropy has
     not improved by more than ``tol`` for ``n_iter_no_change`` iterations, and the parameters of
     the best iteration are restored. A callback returning True stops training too.
+
+    ``blas_threads``: the number of threads the BLAS library may use during training (None: its
+    default). ``fused=False`` takes the plain step built from the public core functions (the
+    fused step gives the same bits, faster; see the module docstring).
     """
-    params = {k: v.copy() for k, v in params.items()}
+    blas_threads = _check_blas_threads(blas_threads)
+    if blas_threads is None:
+        return _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob, activation, output,
+                      validation, n_iter_no_change, tol, tuple(callbacks), fused)
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob, activation, output,
+                      validation, n_iter_no_change, tol, tuple(callbacks), fused)
+
+
+def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob, activation, output,
+           validation, n_iter_no_change, tol, callbacks, fused):
     m = X.shape[1]
+    full_batch = batch_size is None or batch_size >= m
+    settings = dict(l2=l2, activation=activation, output=output, learning_rate=learning_rate)
+    if fused and _fusable(params, X, Y):
+        get_activation(activation)  # the same checks (and messages) as forward_propagation
+        check_choice("output", output, OUTPUTS)
+        keep = check_keep_prob(keep_prob, len(params) // 2 - 1)
+        # the fused step draws from rng directly; anything else (None, a seed) gets the plain step's
+        # handling and messages
+        draws = not full_batch or any(p < 1 for p in keep)
+        fused = isinstance(rng, (np.random.RandomState, np.random.Generator)) or not draws
+    else:
+        fused = False
+    if fused:
+        step = _FusedStep(params, X, Y, batch_capacity=m if full_batch else batch_size, keep_prob=keep, **settings)
+    else:
+        step = _PlainStep({k: v.copy() for k, v in params.items()}, X, Y, keep_prob=keep_prob, **settings)
+    params = step.params
     history = History()
     best_cost, best_params, since_best = np.inf, None, 0
     for iteration in range(1, max_iter + 1):
-        if batch_size is None or batch_size >= m:
-            batches = [(X, Y)]
-        else:
-            order = rng.permutation(m)
-            batches = [(X[:, idx], Y[:, idx]) for idx in np.array_split(order, np.arange(batch_size, m, batch_size))]
         total = cross_entropy = 0.0
-        for Xb, Yb in batches:
-            _, cache = forward_propagation(params, Xb, keep_prob, rng, activation=activation, output=output)
-            ce = compute_cost(cache, Yb)
-            grads = backward_propagation(params, Yb, cache, l2)
-            weight = Yb.shape[1] / m
+        for idx in _batches(m, batch_size, rng):
+            ce = step(idx, rng)
+            mb = m if idx is None else len(idx)
+            weight = mb / m
             cross_entropy += weight * ce
-            total += weight * (ce + l2_penalty(params, l2, Yb.shape[1]))
-            gradient_descent_step(params, grads, learning_rate, inplace=True)
+            total += weight * (ce + (l2_penalty(params, l2, mb) if l2 else 0.0))  # l2_penalty is 0.0 for l2=0
+            step.update()
         if not np.isfinite(total):
             raise _numerical_error(f"the cost became {total}", iteration, learning_rate)
         history.cost.append(total)
         history.cross_entropy.append(cross_entropy)
         history.n_iter = iteration
         stop = False
-        for callback in callbacks:
-            stop = bool(callback(IterationInfo(iteration, params, grads, total, cross_entropy, cache))) or stop
+        if callbacks:
+            cache = step.last_cache() if isinstance(step, _FusedStep) else step.cache
+            info = IterationInfo(iteration, params, step.grads, total, cross_entropy, cache)
+            for callback in callbacks:
+                stop = bool(callback(info)) or stop
+            step.release()
         if stop:
             history.stop_reason = f"stopped by a callback at iteration {iteration}"
             break
@@ -126,6 +454,8 @@ def train(params: dict, X: np.ndarray, Y: np.ndarray, *, learning_rate: float, m
                 f"; restored the parameters of iteration {history.best_iteration} "
                 f"(best validation cost {best_cost:.6g})"
             )
+    else:
+        params = {k: v.copy() for k, v in params.items()}  # own arrays, not views of the step's buffers
     if not all(np.isfinite(v).all() for v in params.values()):
         raise _numerical_error("the parameters overflowed", history.n_iter, learning_rate)
     return params, history
