@@ -281,7 +281,9 @@ def identical_unit_groups(params: dict, l: int) -> list:
 def _check_params(params) -> int:
     if not isinstance(params, dict) or not params:
         raise ValueError(f"params must be a dict with keys W1, b1, ..., got {type(params).__name__}")
-    L = n_layers(params)
+    L = sum(1 for k in params if isinstance(k, str) and k.startswith("W"))
+    if L == 0 or len(params) != 2 * L:
+        raise ValueError(f"params must hold W1, b1, ..., WL, bL (one W and one b per layer), got keys {sorted(params)}")
     for l in range(1, L + 1):
         for key in (f"W{l}", f"b{l}"):
             if key not in params:
