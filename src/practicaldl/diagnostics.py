@@ -177,18 +177,24 @@ class DiagnosticReport:
 
     def to_table(self):
         """A rich ``Table`` of the findings, worst first (one row saying so when healthy)."""
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=f"practicaldl diagnose: layers {self.layer_dims}, activation {self.activation}, "
-                            f"{self.n_samples} probe examples")
-        for name in ("severity", "kind", "layer", "value", "threshold", "message", "suggestion"):
-            table.add_column(name, overflow="fold")
+                            f"{self.n_samples} probe examples", show_lines=True)
+        table.add_column("severity")
+        table.add_column("kind")
+        table.add_column("layer", justify="right")
+        table.add_column("value vs threshold", justify="right")
+        table.add_column("what it means, and what to try", overflow="fold", ratio=1, min_width=30)
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}
         for f in sorted(self.findings, key=lambda f: -SEVERITIES.index(f.severity)):
+            op = ">=" if f.kind == "symmetry" else ("<" if f.value < f.threshold else ">")
+            text = escape(f.message) + (f"\n[dim]try: {escape(f.suggestion)}[/]" if f.suggestion else "")
             table.add_row(f"[{style[f.severity]}]{f.severity}[/]", f.kind, "-" if f.layer is None else str(f.layer),
-                          _fmt(f.value), _fmt(f.threshold), f.message, f.suggestion)
+                          f"{_fmt(f.value)} {op} {_fmt(f.threshold)}", text)
         if not self.findings:
-            table.add_row("[green]ok[/]", "healthy", "-", "-", "-", "no finding: the network looks healthy", "")
+            table.add_row("[green]ok[/]", "healthy", "-", "-", "no finding: the network looks healthy")
         return table
 
     def __rich__(self):
