@@ -15,6 +15,7 @@ from practicaldl import THRESHOLDS, TrainingMonitor, diagnose, diagnose_fit
 from practicaldl.diagnostic_plots import plot_activation_histograms, plot_training_diagnostics
 from practicaldl.diagnostics import (
     RECOMMENDED_INIT,
+    confident_wrong_fraction,
     dead_fraction,
     identical_unit_groups,
     monitor_findings,
@@ -102,6 +103,31 @@ def test_random_x10_saturates_sigmoid_and_tanh(circles, activation):
     assert not of_kind(good, "saturation")
     assert good.healthy
     check_thresholds_named(report)
+
+
+def test_confident_wrong_fraction_hand_worked():
+    margin = THRESHOLDS["saturation_margin"]
+    AL = np.array([[1 - margin / 2, margin / 2, 1 - margin / 2, 0.5]])  # sure 1, sure 0, sure 1, unsure
+    Y = np.array([[0.0, 0.0, 1.0, 0.0]])  # wrong, right, right, unsure
+    assert confident_wrong_fraction(AL, Y, "sigmoid") == 1 / 4
+    P = np.array([[1 - margin / 2, 1 - margin / 2, 0.4],
+                  [margin / 2, margin / 2, 0.6]])  # (K=2, m=3)
+    Yk = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])  # example 0 confidently wrong, 1 right, 2 unsure
+    assert confident_wrong_fraction(P, Yk, "softmax") == 1 / 3
+
+
+def test_output_saturation_is_about_wrong_answers(circles):
+    X, Y = circles
+    params = params_for(COURSE_DIMS, "random", 10.0)  # the course's random x10 on relu
+    with_y = [f for f in diagnose(params, X, Y).findings if f.kind == "saturation" and f.layer == 3]
+    assert len(with_y) == 1 and with_y[0].metric == "confident_wrong_fraction"
+    assert with_y[0].value > THRESHOLDS["confident_wrong_fraction"] and with_y[0].severity == "warning"
+    # without labels nobody can say the confident outputs are wrong: info at most
+    without_y = [f for f in diagnose(params, X).findings if f.kind == "saturation" and f.layer == 3]
+    assert [f.severity for f in without_y] == ["info"]
+    # confident *right* answers are no problem: labels equal to the network's own predictions
+    own = (pdl.predict_proba(params, X) > 0.5).astype(float)
+    assert not [f for f in diagnose(params, X, own).findings if f.kind == "saturation" and f.layer == 3]
 
 
 # -- vanishing / exploding ------------------------------------------------------------------
@@ -367,3 +393,20 @@ def test_training_figure(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="records must hold at least one"):
         plot_training_diagnostics([], tmp_path / "empty.png")
+
+
+# -- thresholds -----------------------------------------------------------------------------
+def test_findings_read_the_live_thresholds(circles, monkeypatch):
+    """Moving a threshold past the measured value silences its finding: nothing is hard-coded."""
+    X, Y = circles
+    params = params_for(DEEP_DIMS, "random", 0.01)
+    report = diagnose(params, X, Y, activation="tanh")
+    growth = of_kind(report, "vanishing", "activation_vanishing")[0].value
+    monkeypatch.setitem(THRESHOLDS, "activation_vanishing", growth / 2)
+    monkeypatch.setitem(THRESHOLDS, "activation_vanishing_info", growth / 2)
+    assert not of_kind(diagnose(params, X, Y, activation="tanh"), "vanishing", "activation_vanishing")
+    gap = 0.99 - 0.80
+    assert [f.kind for f in diagnose_fit(0.99, 0.80)] == ["high_variance"]
+    monkeypatch.setitem(THRESHOLDS, "variance", gap + 0.01)
+    monkeypatch.setitem(THRESHOLDS, "variance_info", gap + 0.01)
+    assert [f.kind for f in diagnose_fit(0.99, 0.80)] == ["fit_ok"]

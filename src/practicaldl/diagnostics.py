@@ -73,6 +73,10 @@ THRESHOLDS: dict[str, float] = {
     # saturation: fraction of a layer's (unit, example) activations that are saturated
     "saturated_fraction": 0.2,
     "saturated_fraction_info": 0.05,
+    # output layer, with labels: fraction of examples predicted within saturation_margin of the wrong answer
+    # (without labels the output's saturated_fraction is reported, at most as info)
+    "confident_wrong_fraction": 0.1,
+    "confident_wrong_fraction_info": 0.02,
     # activations: rms(Z_{L-1}) / rms(Z_1) over the hidden layers (needs >= 2 hidden layers)
     "activation_vanishing": 1e-2,  # below: vanishing (warning)
     "activation_vanishing_info": 1e-1,
@@ -136,7 +140,8 @@ class DiagnosticReport:
     ``layers[l - 1]`` describes layer l (the last one is the output layer) with keys ``layer``,
     ``role`` ("hidden"/"output"), ``activation``, ``n_units``, ``z_mean``, ``z_std``, ``z_rms``,
     ``a_mean``, ``a_std``, ``dead_fraction`` (ReLU hidden layers), ``saturated_fraction``
-    (sigmoid/tanh/softmax), ``scale_ratio`` (rms(Z_l) / rms(Z_{l-1})), ``weight_norm``,
+    (sigmoid/tanh/softmax), ``confident_wrong_fraction`` (output layer, with Y), ``scale_ratio``
+    (rms(Z_l) / rms(Z_{l-1})), ``weight_norm``,
     ``grad_norm``, ``relative_gradient`` (None without Y), ``identical_units`` and the histograms
     ``z_hist`` / ``a_hist`` (``{"counts": [...], "edges": [...]}``).
     """
@@ -263,6 +268,21 @@ def saturated_fraction(A: np.ndarray, activation: str) -> float:
     lo = -1.0 if activation == "tanh" else 0.0
     u = (A - lo) / (1.0 - lo)
     return float(np.mean((u < margin) | (u > 1 - margin)))
+
+
+def confident_wrong_fraction(AL: np.ndarray, Y: np.ndarray, output: str) -> float:
+    """Fraction of the m examples whose prediction is saturated on the wrong answer.
+
+    sigmoid, AL and Y (1, m): ``AL > 1 - margin`` where y = 0, or ``AL < margin`` where y = 1.
+    softmax, AL and Y (K, m): the largest probability exceeds ``1 - margin`` on a wrong class.
+    Such an example costs ``-log(margin)`` or more (the course's ``log(0) = inf`` in the limit).
+    """
+    margin = THRESHOLDS["saturation_margin"]
+    if output == "sigmoid":
+        wrong = ((AL > 1 - margin) & (Y < 0.5)) | ((AL < margin) & (Y > 0.5))
+        return float(np.mean(wrong))
+    top = np.argmax(AL, axis=0)
+    return float(np.mean((np.max(AL, axis=0) > 1 - margin) & (top != np.argmax(Y, axis=0))))
 
 
 def identical_unit_groups(params: dict, l: int) -> list:
@@ -400,7 +420,7 @@ def diagnose(params_or_estimator, X, Y=None, *, activation: str = "relu", output
                               layer_dims=[int(X.shape[0])] + [int(params[f"W{l}"].shape[0]) for l in range(1, L + 1)])
     findings = report.findings
     findings += _nonfinite_findings(cache, grads, L)
-    report.layers = _layer_stats(params, cache, grads, L, activation, output)
+    report.layers = _layer_stats(params, cache, grads, Y, L, activation, output)
     findings += _symmetry_findings(report.layers, L, activation)
     findings += _unit_findings(report.layers, X.shape[1], activation)
     report.activation_growth, growth_findings = _growth_findings(report.layers, L, activation)
@@ -412,7 +432,7 @@ def diagnose(params_or_estimator, X, Y=None, *, activation: str = "relu", output
     return report
 
 
-def _layer_stats(params, cache, grads, L, activation, output) -> list:
+def _layer_stats(params, cache, grads, Y, L, activation, output) -> list:
     layers = []
     prev_rms = None
     for l in range(1, L + 1):
@@ -438,6 +458,7 @@ def _layer_stats(params, cache, grads, L, activation, output) -> list:
             "a_std": _num(np.std(A, dtype=np.float64)),
             "dead_fraction": dead_fraction(Z) if act == "relu" else None,
             "saturated_fraction": saturated_fraction(A, act),
+            "confident_wrong_fraction": confident_wrong_fraction(A, Y, act) if l == L and Y is not None else None,
             "scale_ratio": _num(z_rms / prev_rms) if prev_rms else None,
             "weight_norm": _num(weight_norm),
             "grad_norm": _num(grad_norm),
@@ -498,23 +519,50 @@ def _unit_findings(layers, m, activation) -> list:
                     f"positive on the {m} probe examples; a dead ReLU passes no gradient, so it cannot recover",
                     f"use {RECOMMENDED_INIT['relu']} with zero biases, standardize X, or lower the learning rate",
                     key))
+        if s["role"] == "output":
+            out += _output_findings(s, m, activation)
+            continue
         frac = s["saturated_fraction"]
         if frac is not None:
             band = _band(frac, THRESHOLDS["saturated_fraction"], THRESHOLDS["saturated_fraction_info"], above=True)
             if band:
                 key = "saturated_fraction" if band == "warning" else "saturated_fraction_info"
-                where = "output layer" if s["role"] == "output" else f"layer {s['layer']}"
-                fix = (f"scale the weights down: {RECOMMENDED_INIT[activation]} instead of large random weights"
-                       if s["role"] == "hidden" else
-                       "scale the weights down (large weights make confident predictions at the start, "
-                       f"and confident wrong ones cost a lot): {RECOMMENDED_INIT[activation]}")
                 out.append(Finding(
                     "saturation", band, s["layer"], frac, THRESHOLDS[key],
-                    f"saturated {s['activation']}: {frac:.0%} of the {where}'s activations are within "
+                    f"saturated {s['activation']}: {frac:.0%} of layer {s['layer']}'s activations are within "
                     f"{THRESHOLDS['saturation_margin']:.0%} of an asymptote, where the derivative is nearly 0 "
                     f"and learning stalls (z rms {_fmt(s['z_rms'])})",
-                    fix, key))
+                    f"scale the weights down: {RECOMMENDED_INIT[activation]} instead of large random weights", key))
     return out
+
+
+def _output_findings(s, m, activation) -> list:
+    """Output saturation: confident wrong predictions with labels; any saturation, as info, without."""
+    fix = f"scale the weights down: {RECOMMENDED_INIT[activation]} instead of large random weights"
+    margin = THRESHOLDS["saturation_margin"]
+    frac = s["confident_wrong_fraction"]
+    if frac is not None:
+        band = _band(frac, THRESHOLDS["confident_wrong_fraction"], THRESHOLDS["confident_wrong_fraction_info"],
+                     above=True)
+        if not band:
+            return []
+        key = "confident_wrong_fraction" + ("" if band == "warning" else "_info")
+        return [Finding(
+            "saturation", band, s["layer"], frac, THRESHOLDS[key],
+            f"confident and wrong: {frac:.0%} of the {m} examples get a {s['activation']} output within {margin:.0%} "
+            f"of the wrong answer (z rms {_fmt(s['z_rms'])}); each costs more than -log({margin:g}) = "
+            f"{-math.log(margin):.2g} (the course's log(0) = inf in the limit), so training starts by undoing them",
+            fix + " (large weights make confident predictions before anything is learnt)", key)]
+    frac = s["saturated_fraction"]
+    if frac is None or not _band(frac, THRESHOLDS["saturated_fraction"], THRESHOLDS["saturated_fraction_info"],
+                                 above=True):
+        return []
+    key = ("saturated_fraction" if frac > THRESHOLDS["saturated_fraction"] else "saturated_fraction_info")
+    return [Finding(
+        "saturation", "info", s["layer"], frac, THRESHOLDS[key],
+        f"saturated output: {frac:.0%} of the outputs are within {margin:.0%} of 0 or 1 (z rms {_fmt(s['z_rms'])}); "
+        "fine for a trained network if they are right, costly if wrong (pass Y to tell which)",
+        fix + " if this is an untrained network", key)]
 
 
 def _growth_findings(layers, L, activation):
