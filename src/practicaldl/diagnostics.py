@@ -655,9 +655,9 @@ def diagnose_fit(train_accuracy: float, test_accuracy: float, target_error: floa
         found.append((bias, Finding(
             "high_bias", band, None, bias, THRESHOLDS[key],
             f"high bias (underfitting): avoidable bias = train error - target error = {bias:.1%} ({errors}); "
-            "the network does not even fit its training data",
-            "try a bigger network (more units or layers), train longer (more iterations, a better learning rate), "
-            "or reduce regularization (smaller l2, keep_prob closer to 1)", key)))
+            "the network does not fit even its training data as well as it could",
+            "a bigger network (more units or layers), longer training (more iterations, a better learning rate), "
+            "or less regularization (smaller l2, keep_prob closer to 1)", key)))
     band = _band(variance, THRESHOLDS["variance"], THRESHOLDS["variance_info"], above=True)
     if band:
         key = "variance" + ("" if band == "warning" else "_info")
@@ -665,8 +665,8 @@ def diagnose_fit(train_accuracy: float, test_accuracy: float, target_error: floa
             "high_variance", band, None, variance, THRESHOLDS[key],
             f"high variance (overfitting): variance = test error - train error = {variance:.1%} ({errors}); "
             "the network fits the training set much better than new data",
-            "get more training data, add L2 regularization (l2 > 0) or dropout (keep_prob < 1), "
-            "stop early, or use a smaller network", key)))
+            "more training data, L2 regularization (l2 > 0) or dropout (keep_prob < 1), "
+            "early stopping, or a smaller network", key)))
     found.sort(key=lambda item: -item[0])
     if len(found) == 2:
         found[0][1].message += " -- the larger of the two gaps: fix this first"
