@@ -298,8 +298,8 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", help=DATASET
                   "train_accuracy": float(clf.score(data.X_train, data.y_train)),
                   "test_accuracy": float(clf.score(data.X_test, data.y_test)),
                   "final_cost": float(clf.cost_history_[-1]), "n_iter": int(clf.n_iter_)}
-        o.show(_table({"title": f"practicaldl train: {data.name}", "columns": list(result),
-                       "rows": [[_short(v) for v in result.values()]]}))
+        o.show(_table({"title": f"practicaldl train: {data.name}", "columns": ["quantity", "value"],
+                       "rows": [[k, _short(v)] for k, v in result.items()]}))
         o.message(f"Model saved: {npz_path} + {json_path.name}")
         o.json(result)
 
