@@ -144,6 +144,7 @@ def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow  # two chromium start-ups, ~10 s
 @pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed")
 def test_index_html_renders_headless(report_dir, tmp_path):
     shot = tmp_path / "shot.png"

@@ -9,6 +9,7 @@ from .datasets import DATASETS, Dataset, load_dataset
 from .diagnostics import THRESHOLDS, DiagnosticReport, Finding, TrainingMonitor, diagnose, diagnose_fit
 from .dropout import apply_mask, draw_mask
 from .estimator import NeuralNetClassifier
+from .experiments import RunConfig, StudyConfig, aggregate, run_one, run_study
 from .initializers import INITIALIZERS
 from .losses import binary_cross_entropy, categorical_cross_entropy
 from .network import (
@@ -22,6 +23,7 @@ from .network import (
     predict_proba,
 )
 from .optimizers import gradient_descent_step, update_parameters
+from .persistence import ModelFileError, load_model, save_model
 from .regularization import l2_gradient, l2_penalty
 from .training import History, NumericalError, train
 
@@ -34,4 +36,5 @@ __all__ = [
     "initialize_parameters", "l2_gradient", "l2_penalty", "load_dataset", "predict", "predict_proba", "train",
     "update_parameters",
     "THRESHOLDS", "DiagnosticReport", "Finding", "TrainingMonitor", "diagnose", "diagnose_fit",
+    "ModelFileError", "RunConfig", "StudyConfig", "aggregate", "load_model", "run_one", "run_study", "save_model",
 ]
