@@ -9,6 +9,17 @@ from .datasets import DATASETS, Dataset, load_dataset
 from .diagnostics import THRESHOLDS, DiagnosticReport, Finding, TrainingMonitor, diagnose, diagnose_fit
 from .dropout import apply_mask, draw_mask
 from .estimator import NeuralNetClassifier
+from .gradcheck import (
+    GradCheckReport,
+    ParameterCheck,
+    check_backprop,
+    check_classifier_gradients,
+    dictionary_to_vector,
+    directional_check,
+    gradient_check,
+    gradients_to_vector,
+    vector_to_dictionary,
+)
 from .experiments import RunConfig, StudyConfig, aggregate, run_one, run_study
 from .initializers import INITIALIZERS
 from .losses import binary_cross_entropy, categorical_cross_entropy
@@ -37,4 +48,6 @@ __all__ = [
     "update_parameters",
     "THRESHOLDS", "DiagnosticReport", "Finding", "TrainingMonitor", "diagnose", "diagnose_fit",
     "ModelFileError", "RunConfig", "StudyConfig", "aggregate", "load_model", "run_one", "run_study", "save_model",
+    "GradCheckReport", "ParameterCheck", "check_backprop", "check_classifier_gradients", "dictionary_to_vector",
+    "directional_check", "gradient_check", "gradients_to_vector", "vector_to_dictionary",
 ]

@@ -1,0 +1,276 @@
+"""Structured centred differences for practicaldl's own network: the plain loop, without its waste.
+
+The plain check evaluates ``J(theta + eps e_i)`` and ``J(theta - eps e_i)`` for every entry i
+with a whole forward pass. For the network ``Z_l = W_l A_{l-1} + b_l`` most of that work is
+repeated:
+
+* layers below l do not depend on ``W_l`` or ``b_l``: ``A_{l-1}`` is reused;
+* a perturbed ``W_l[j, k]`` or ``b_l[j]`` changes only row j of ``Z_l``::
+
+      Z_l'[j, :] = (W_l[j, :] + s eps e_k) A_{l-1} + b_l[j]          (1, m)
+
+  so every perturbed row of a layer comes out of one stacked product
+  ``R (2 E, n_{l-1}) @ A_{l-1} (n_{l-1}, m)`` (E entries, two signs each);
+* the layers above l are run once for a whole batch of perturbations: the P perturbed
+  activations ``A_l'`` are laid side by side, ``(n_l, P * m)``, and ``W_{l+1} @`` that is one
+  matrix product instead of P.
+
+Exactness. Every perturbed cost is computed with the same floating-point operations, on the same
+values, as ``forward_propagation`` + ``compute_cost`` (the plain loop): the same ``fl(w + eps)``,
+the same elementwise expressions in the same order, the same pairwise sums, the L2 terms summed
+by the same builtin ``sum``. The one assumption is that the BLAS computes an entry of ``W @ A``
+from row j of W and column i of A alone, in an order that depends only on the inner dimension (true
+of OpenBLAS' and MKL's GEMM kernels, not always of GEMV): it is *checked* on the actual arrays
+before use (a stacked or widened product must reproduce the reference product bit for bit), and a
+product that fails the check is done per perturbation with the reference's own shapes. Finally
+``structured_numerical_gradient`` compares a few entries per layer with the plain cost function
+and reports ``exact=False`` if any differs, so the caller can fall back to the loop. Hence the
+difference it yields is the plain loop's, not merely close to it (the difference of a correct
+backprop is rounding noise, so "close" would not be reproducible).
+
+Kinks come from the pre-activations: an entry is a kink when one of its two perturbed passes
+moves a ReLU pre-activation to the other side of 0 from the reference (``1[Z' > 0] != 1[Z > 0]``),
+which covers a unit sitting exactly at 0 because dropout removed all of its inputs.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logsumexp
+
+from .activations import get_activation
+from .network import compute_cost, forward_propagation
+
+#: In-place versions of ``activations``' forward functions (the spot check guards the equivalence).
+_IN_PLACE = {
+    "relu": lambda Z: np.maximum(Z, 0, out=Z),
+    "sigmoid": lambda Z: expit(Z, out=Z),
+    "tanh": lambda Z: np.tanh(Z, out=Z),
+}
+
+#: Elements per working array (n_units x perturbations x m) in one chunk.
+CHUNK_ELEMENTS = 1 << 16
+
+
+@dataclass
+class StructuredResult:
+    """Numerical gradients per parameter, kink flags, the reference cost, evaluations, exactness."""
+
+    numerical: dict
+    kinks: dict
+    cost: float
+    n_evaluations: int
+    exact: bool
+
+
+class _Network:
+    """The reference pass and everything the perturbed passes reuse."""
+
+    def __init__(self, params, X, Y, *, l2, keep, masks, activation, output):
+        self.params, self.X, self.Y, self.l2 = params, X, Y, l2
+        self.L = len(params) // 2
+        self.m = Y.shape[1]
+        self.keep = keep
+        self.activation, self.output = activation, output
+        self.g = get_activation(activation).forward
+        _, cache = forward_propagation(params, X, keep, masks=masks, activation=activation, output=output)
+        self.cache = cache
+        self.masks = cache.masks
+        self.cost = compute_cost(cache, Y, params, l2)
+        self.A = cache.A  # A[0] = X, A[l] fed to layer l+1
+        self.Z = cache.Z  # Z[l-1] = Z_l
+        self.WA = [params[f"W{l}"] @ self.A[l - 1] for l in range(1, self.L + 1)]  # W_l A_{l-1}, bias not added
+        self.consistent = all(
+            np.array_equal(self.WA[l - 1] + params[f"b{l}"], self.Z[l - 1]) for l in range(1, self.L + 1)
+        )
+        # L2 terms exactly as regularization.l2_penalty computes them.
+        self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
+
+    # -- pieces of the perturbed passes ---------------------------------------------------------
+    def _hidden(self, l, Z, mask_rows):
+        """``A = g(Z) * D / keep`` exactly as forward does (``Z`` and ``mask_rows`` same shape)."""
+        A = self.g(Z)
+        if mask_rows is not None:
+            A = A * mask_rows * A.dtype.type(1.0 / self.keep[l - 1])
+        return A
+
+    def _costs(self, ZL):
+        """Cross-entropy of each perturbed output ``ZL`` (P, n_L, m) -> (P,), as ``losses`` does."""
+        Y = self.Y
+        if self.output == "sigmoid":
+            ZL = ZL[:, 0, :]  # (P, m)
+            losses = np.maximum(ZL, 0) - ZL * Y + np.log1p(np.exp(-np.abs(ZL)))  # (P, m)
+        else:
+            losses = logsumexp(ZL, axis=1) - np.sum(Y * ZL, axis=1)  # (P, m)
+        return np.sum(np.ascontiguousarray(losses), axis=1, dtype=np.float64) / self.m
+
+    def _penalties(self, l, new_terms):
+        """``(l2 / 2m) sum_l ||W_l||^2`` with layer l's term replaced, summed as ``l2_penalty`` does."""
+        terms = list(self.l2_terms)
+        out = np.empty(len(new_terms))
+        coef = self.l2 / (2 * self.m)
+        for i, t in enumerate(new_terms.tolist()):
+            terms[l - 1] = t
+            out[i] = coef * sum(terms)
+        return out
+
+    # -- one layer's perturbations --------------------------------------------------------------
+    def perturbed_costs(self, l, rows, cols, values):
+        """Costs for perturbations of layer l: entry (rows[p], cols[p]) of W_l set to values[p]
+        (``cols[p] == -1``: entry rows[p] of b_l). Returns ``(J (P,), crosses_kink (P,))``."""
+        W, b = self.params[f"W{l}"], self.params[f"b{l}"]
+        n, K = W.shape
+        P = rows.size
+        m = self.m
+        Zrow = np.empty((P, m))
+        is_w = cols >= 0
+        if is_w.any():
+            w_rows, w_cols, w_vals = rows[is_w], cols[is_w], values[is_w]
+            slot = _slots(w_rows)  # perturbations of distinct rows share a copy of W_l
+            Wb = np.broadcast_to(W, (int(slot.max()) + 1, n, K)).copy()  # (B, n_l, n_{l-1})
+            Wb[slot, w_rows, w_cols] = w_vals
+            Zrow[is_w] = np.matmul(Wb, self.A[l - 1])[slot, w_rows] + b[w_rows]  # each product as forward's
+        if (~is_w).any():
+            Zrow[~is_w] = self.WA[l - 1][rows[~is_w]] + values[~is_w][:, None]
+        items = np.arange(P)
+        kink = np.zeros(P, dtype=bool)
+        if l == self.L:
+            ZL = np.empty((P, n, m))
+            ZL[:] = self.Z[l - 1]
+            ZL[items, rows] = Zrow
+        else:
+            mask = self.masks[l - 1]
+            Arow = self._hidden(l, Zrow, None if mask is None else mask[rows])
+            if self.activation == "relu":
+                kink |= np.any((Zrow > 0) != (self.Z[l - 1][rows] > 0), axis=1)
+            Ab = np.empty((P, n, m))
+            Ab[:] = self.A[l]
+            Ab[items, rows] = Arow
+            for r in range(l + 1, self.L + 1):
+                Zb = np.matmul(self.params[f"W{r}"], Ab)  # (P, n_r, m), each product as forward's
+                np.add(Zb, self.params[f"b{r}"], out=Zb)
+                if r == self.L:
+                    ZL = Zb
+                    break
+                if self.activation == "relu":
+                    crossed = np.greater(Zb, 0)
+                    np.not_equal(crossed, self.Z[r - 1] > 0, out=crossed)
+                    kink |= crossed.any(axis=(1, 2))
+                Ab = _IN_PLACE[self.activation](Zb)  # g(Z), then * D / keep, as forward does
+                mask = self.masks[r - 1]
+                if mask is not None:
+                    np.multiply(Ab, mask, out=Ab)
+                    np.multiply(Ab, Ab.dtype.type(1.0 / self.keep[r - 1]), out=Ab)
+        J = self._costs(ZL)
+        if self.l2:
+            pen = np.full(P, self.l2 / (2 * self.m) * sum(self.l2_terms))
+            if is_w.any():
+                pen[is_w] = self._penalties(l, self._l2_terms(W, w_rows * K + w_cols, w_vals))
+            J = J + pen
+        return J, kink
+
+    @staticmethod
+    def _l2_terms(W, flat, new_values):
+        """``sum(square(W'))`` for W with entry ``flat[p]`` set to ``new_values[p]``, summed as numpy sums W."""
+        sq = np.square(W).ravel()
+        out = np.empty(flat.size)
+        step = max(1, CHUNK_ELEMENTS // sq.size)
+        for s in range(0, flat.size, step):
+            block = np.broadcast_to(sq, (min(step, flat.size - s), sq.size)).copy()
+            block[np.arange(block.shape[0]), flat[s:s + step]] = np.square(new_values[s:s + step])
+            out[s:s + step] = np.sum(block, axis=1, dtype=np.float64)
+        return out
+
+
+def _slots(rows):
+    """Rank of each perturbation among those of the same row: (rows[p], slot[p]) are all distinct."""
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    slot = np.empty(rows.size, dtype=np.intp)
+    slot[order] = np.arange(rows.size) - np.searchsorted(sorted_rows, sorted_rows, side="left")
+    return slot
+
+
+def _entries(n, K):
+    """Entries of layer l in the flattened order: W_l row-major, then b_l. ``col == -1`` is a bias."""
+    rows = np.concatenate([np.repeat(np.arange(n), K), np.arange(n)])
+    cols = np.concatenate([np.tile(np.arange(K), n), np.full(n, -1)])
+    return rows, cols
+
+
+def _layer_gradapprox(net, l, rows, cols, epsilon, n_jobs=1):
+    """Centred differences, kink flags and ``J(theta +- eps e_i)`` for the given entries of layer l.
+
+    Entries are taken column by column (every row of a few columns of W_l per chunk), so that the
+    perturbed rows fill whole copies of W_l; a chunk holds at most ``CHUNK_ELEMENTS`` per array.
+    """
+    W, b = net.params[f"W{l}"], net.params[f"b{l}"]
+    n = W.shape[0]
+    width = max(net.params[f"W{r}"].shape[0] for r in range(l, net.L + 1)) * net.m
+    chunk = max(n, (CHUNK_ELEMENTS // (2 * width)) // n * n)
+    ga = np.empty(rows.size)
+    J_plus, J_minus = np.empty(rows.size), np.empty(rows.size)
+    kinks = np.empty(rows.size, dtype=bool)
+    base = np.where(cols >= 0, W[rows, np.maximum(cols, 0)], b[rows, 0])
+    order = np.lexsort((rows, cols))  # biases, then column 0, 1, ...; rows in order within each
+    chunks = [order[s:s + chunk] for s in range(0, rows.size, chunk)]
+
+    def run(idx):
+        r, c, v = rows[idx], cols[idx], base[idx]
+        # theta_plus[i] = theta[i] + eps and theta_minus[i] = theta[i] - eps, as the loop does
+        return net.perturbed_costs(l, np.concatenate([r, r]), np.concatenate([c, c]),
+                                   np.concatenate([v + epsilon, v - epsilon]))
+
+    if n_jobs > 1 and len(chunks) > 1:  # numpy releases the GIL in matmul and the ufuncs
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            results = list(pool.map(run, chunks))
+    else:
+        results = [run(idx) for idx in chunks]
+    for idx, (J, kink) in zip(chunks, results):
+        E = idx.size
+        J_plus[idx], J_minus[idx] = J[:E], J[E:]
+        ga[idx] = (J[:E] - J[E:]) / (2 * epsilon)
+        kinks[idx] = kink[:E] | kink[E:]
+    return ga, kinks, J_plus, J_minus
+
+
+def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, output, epsilon,
+                                  reference_cost=None, n_jobs=1) -> StructuredResult:
+    """Centred differences of every entry of ``params`` (float64 dict W1, b1, ...) by the structured pass.
+
+    ``n_jobs`` threads share the chunks of each layer (the results do not depend on it).
+
+    ``reference_cost(params) -> float`` is the plain cost function; when given, the first W and b
+    entry of each layer are recomputed with it and compared bit for bit (``exact`` in the result).
+    """
+    net = _Network(params, X, Y, l2=l2, keep=keep, masks=masks, activation=activation, output=output)
+    numerical, kinks = {}, {}
+    exact = net.consistent
+    n_eval = 1
+    for l in range(1, net.L + 1):
+        W = params[f"W{l}"]
+        n, K = W.shape
+        rows, cols = _entries(n, K)
+        ga, kink, J_plus, J_minus = _layer_gradapprox(net, l, rows, cols, epsilon, n_jobs)
+        n_eval += 2 * rows.size
+        numerical[f"W{l}"], numerical[f"b{l}"] = ga[: n * K].reshape(n, K), ga[n * K:].reshape(n, 1)
+        kinks[f"W{l}"], kinks[f"b{l}"] = kink[: n * K].reshape(n, K), kink[n * K:].reshape(n, 1)
+        if reference_cost is not None and exact:
+            exact = _spot_check(net, l, rows, cols, J_plus, J_minus, reference_cost, epsilon)
+    return StructuredResult(numerical, kinks, float(net.cost), n_eval, bool(exact))
+
+
+def _spot_check(net, l, rows, cols, J_plus, J_minus, reference_cost, epsilon):
+    """Recompute ``J(theta +- eps e_i)`` with the plain cost function for the first and last W and b entry."""
+    n_w = int(np.sum(cols >= 0))
+    for i in sorted({0, n_w - 1, n_w, rows.size - 1}):
+        name, index = (f"W{l}", (rows[i], cols[i])) if cols[i] >= 0 else (f"b{l}", (rows[i], 0))
+        for sign, J in ((1.0, J_plus[i]), (-1.0, J_minus[i])):
+            trial = {k: v.copy() for k, v in net.params.items()}
+            trial[name][index] = trial[name][index] + sign * epsilon
+            if float(J) != float(reference_cost(trial)):
+                return False
+    return True
