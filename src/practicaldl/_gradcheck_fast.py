@@ -9,24 +9,27 @@ repeated:
 
       Z_l'[j, :] = (W_l[j, :] + s eps e_k) A_{l-1} + b_l[j]          (1, m)
 
-  so every perturbed row of a layer comes out of one stacked product
-  ``R (2 E, n_{l-1}) @ A_{l-1} (n_{l-1}, m)`` (E entries, two signs each);
-* the layers above l are run once for a whole batch of perturbations: the P perturbed
-  activations ``A_l'`` are laid side by side, ``(n_l, P * m)``, and ``W_{l+1} @`` that is one
-  matrix product instead of P.
+  so one copy of W_l with a whole *column* k perturbed (``W_l[:, k] + s eps``) gives, row by row,
+  the perturbed rows of the n_l entries of that column: 2 n_{l-1} products per layer, not
+  2 n_l n_{l-1};
+* the layers above l run once for a whole batch of P perturbations at a time: ``A_l'`` is
+  ``(P, n_l, m)`` (the reference with one row replaced), ``np.matmul(W_{l+1}, A_l')`` loops over
+  the P items in C, and the elementwise steps are single array operations.
 
 Exactness. Every perturbed cost is computed with the same floating-point operations, on the same
-values, as ``forward_propagation`` + ``compute_cost`` (the plain loop): the same ``fl(w + eps)``,
-the same elementwise expressions in the same order, the same pairwise sums, the L2 terms summed
-by the same builtin ``sum``. The one assumption is that the BLAS computes an entry of ``W @ A``
-from row j of W and column i of A alone, in an order that depends only on the inner dimension (true
-of OpenBLAS' and MKL's GEMM kernels, not always of GEMV): it is *checked* on the actual arrays
-before use (a stacked or widened product must reproduce the reference product bit for bit), and a
-product that fails the check is done per perturbation with the reference's own shapes. Finally
-``structured_numerical_gradient`` compares a few entries per layer with the plain cost function
-and reports ``exact=False`` if any differs, so the caller can fall back to the loop. Hence the
-difference it yields is the plain loop's, not merely close to it (the difference of a correct
-backprop is rounding noise, so "close" would not be reproducible).
+values, as ``forward_propagation`` + ``compute_cost`` (the plain loop): the same ``fl(w +- eps)``,
+every matrix product with the shapes and layouts of the reference's own (so the BLAS runs the
+same kernel: a wider product, though faster, is not bit-for-bit the same in OpenBLAS once it
+leaves its small-matrix path), the same elementwise expressions in the same order, the same
+pairwise sums, the L2 terms summed by the same builtin ``sum``. As a guard,
+``structured_numerical_gradient`` recomputes three costs per layer with the plain cost function
+and reports ``exact=False`` if any differs, and ``check_backprop`` then falls back to the loop.
+Hence the difference it yields is the plain loop's, not merely close to it (the difference of a
+correct backprop is rounding noise, about 1e-9 to 1e-8, so "close" would not be reproducible).
+
+Cost for [20, 50, 50, 1], m = 32: the products above the perturbed layer dominate (2,100
+perturbations of layer 1 times one 50 x 50 x 32 product each, about 1.7e8 multiply-adds, against
+8.3e8 plus 7,302 Python-level forward passes for the loop).
 
 Kinks come from the pre-activations: an entry is a kink when one of its two perturbed passes
 moves a ReLU pre-activation to the other side of 0 from the reference (``1[Z' > 0] != 1[Z > 0]``),
@@ -264,13 +267,15 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
 
 
 def _spot_check(net, l, rows, cols, J_plus, J_minus, reference_cost, epsilon):
-    """Recompute ``J(theta +- eps e_i)`` with the plain cost function for the first and last W and b entry."""
-    n_w = int(np.sum(cols >= 0))
-    for i in sorted({0, n_w - 1, n_w, rows.size - 1}):
+    """Recompute with the plain cost function ``J(theta +- eps e_i)`` for the last W_l entry (done in
+    the last chunk) and ``J(theta + eps e_i)`` for the first b_l entry: 3 evaluations per layer."""
+    last_w = int(np.flatnonzero(cols >= 0)[-1])
+    first_b = int(np.flatnonzero(cols < 0)[0])
+    checks = [(last_w, 1.0, J_plus[last_w]), (last_w, -1.0, J_minus[last_w]), (first_b, 1.0, J_plus[first_b])]
+    for i, sign, J in checks:
         name, index = (f"W{l}", (rows[i], cols[i])) if cols[i] >= 0 else (f"b{l}", (rows[i], 0))
-        for sign, J in ((1.0, J_plus[i]), (-1.0, J_minus[i])):
-            trial = {k: v.copy() for k, v in net.params.items()}
-            trial[name][index] = trial[name][index] + sign * epsilon
-            if float(J) != float(reference_cost(trial)):
-                return False
+        trial = {k: v.copy() for k, v in net.params.items()}
+        trial[name][index] = trial[name][index] + sign * epsilon
+        if float(J) != float(reference_cost(trial)):
+            return False
     return True

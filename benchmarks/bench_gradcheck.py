@@ -1,0 +1,276 @@
+"""Gradient-checking speed: practicaldl's structured check against the course's loop and PyTorch.
+
+Run (from the repository root)::
+
+    python benchmarks/bench_gradcheck.py             # both networks, 5 rounds (about 1-2 minutes
+                                                     # plus PyTorch's slow mode, ~20 s per round on the big one)
+    python benchmarks/bench_gradcheck.py --quick     # 2 rounds, PyTorch slow mode once
+    python benchmarks/bench_gradcheck.py --no-torch --json out.json
+
+Networks (ReLU hidden layers, sigmoid output, He init with RandomState(1), biases ~ 0.1 N(0, 1),
+X ~ N(0, 1), random 0/1 labels, epsilon = 1e-7, float64, no L2 or dropout unless stated):
+
+* ``small``: [4, 5, 3, 1], m = 3 (47 parameters);
+* ``large``: [20, 50, 50, 1], m = 32 (3,651 parameters); also with ``l2=0.7, keep_prob=0.8``.
+
+Variants (all check every entry unless stated):
+
+* ``structured``: ``check_backprop`` (one thread; ``structured x2`` with ``n_jobs=2``);
+* ``loop``: ``check_backprop(method="loop")``, the plain loop over practicaldl's forward pass (the
+  reference whose difference the structured check reproduces);
+* ``course loop``: the course's ``gradient_check_n``, hand-written: for each entry copy theta,
+  perturb, unflatten, run a course-style forward pass and cost, twice;
+* ``torch slow`` / ``torch fast``: ``torch.autograd.gradcheck(f, params, eps=1e-7, fast_mode=...)``
+  on the same network in float64 (PyTorch optional: its rows are skipped without it; one thread);
+* ``directional``: ``method="directional"`` (4 random directions; not a full check).
+
+Timing: the variants run in turn, in one process, for several rounds; the table gives the median
+time of each and the median of the per-round ratios ``variant / structured`` (paired, so a slow
+period of a shared machine hits both). BLAS is limited to one thread for the whole run
+(threadpoolctl), as are PyTorch's intra-op threads. The JSON (``--json``, default
+``benchmarks/results/bench_gradcheck.json``) has every measurement and the differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import practicaldl as pdl
+
+try:  # optional: the PyTorch rows are skipped without it
+    import torch
+except ImportError:  # pragma: no cover - depends on the environment
+    torch = None
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_JSON = ROOT / "results" / "bench_gradcheck.json"
+EPSILON = 1e-7
+
+
+# == the problem ==================================================================================
+def make_problem(dims, m, seed=1):
+    rng = np.random.RandomState(seed)
+    params = pdl.initialize_parameters(dims, init="he", rng=rng)
+    for k in params:
+        if k[0] == "b":
+            params[k] = rng.standard_normal(params[k].shape) * 0.1
+    X = rng.standard_normal((dims[0], m))
+    Y = (rng.random_sample((1, m)) < 0.5).astype(np.float64)
+    return params, X, Y
+
+
+# == the course's loop, hand-written ==============================================================
+def course_forward_cost(X, Y, parameters, L):
+    """The course's forward_propagation_n: LINEAR -> RELU ... -> LINEAR -> SIGMOID, then its cost."""
+    A = X
+    for l in range(1, L):
+        Z = np.dot(parameters["W" + str(l)], A) + parameters["b" + str(l)]
+        A = np.maximum(0, Z)
+    Z = np.dot(parameters["W" + str(L)], A) + parameters["b" + str(L)]
+    AL = 1 / (1 + np.exp(-Z))
+    m = X.shape[1]
+    logprobs = np.multiply(-np.log(AL), Y) + np.multiply(-np.log(1 - AL), 1 - Y)
+    return 1.0 / m * np.sum(logprobs)
+
+
+def course_backward(X, Y, parameters, L):
+    """The course's backward_propagation_n, generalised to L layers (no L2, no dropout)."""
+    caches, A = [X], X
+    for l in range(1, L):
+        A = np.maximum(0, np.dot(parameters["W" + str(l)], A) + parameters["b" + str(l)])
+        caches.append(A)
+    AL = 1 / (1 + np.exp(-(np.dot(parameters["W" + str(L)], A) + parameters["b" + str(L)])))
+    m = X.shape[1]
+    grads, dZ = {}, AL - Y
+    for l in range(L, 0, -1):
+        grads["dW" + str(l)] = 1.0 / m * np.dot(dZ, caches[l - 1].T)
+        grads["db" + str(l)] = 1.0 / m * np.sum(dZ, axis=1, keepdims=True)
+        if l > 1:
+            dA = np.dot(parameters["W" + str(l)].T, dZ)
+            dZ = np.multiply(dA, np.int64(caches[l - 1] > 0))
+    return grads
+
+
+def course_gradient_check(parameters, X, Y, epsilon=EPSILON):
+    """The course's gradient_check_n: 2 n full forward passes, one entry at a time."""
+    L = len(parameters) // 2
+    keys = [k for l in range(1, L + 1) for k in ("W" + str(l), "b" + str(l))]
+    shapes = [(k, parameters[k].shape) for k in keys]
+    parameters_values = np.concatenate([parameters[k].reshape(-1, 1) for k in keys])
+    grads = course_backward(X, Y, parameters, L)
+    grad = np.concatenate([grads["d" + k].reshape(-1, 1) for k in keys])
+
+    def vector_to_dictionary(theta):
+        out, start = {}, 0
+        for k, shape in shapes:
+            size = int(np.prod(shape))
+            out[k] = theta[start:start + size].reshape(shape)
+            start += size
+        return out
+
+    num_parameters = parameters_values.shape[0]
+    gradapprox = np.zeros((num_parameters, 1))
+    for i in range(num_parameters):
+        thetaplus = np.copy(parameters_values)
+        thetaplus[i][0] = thetaplus[i][0] + epsilon
+        J_plus = course_forward_cost(X, Y, vector_to_dictionary(thetaplus), L)
+        thetaminus = np.copy(parameters_values)
+        thetaminus[i][0] = thetaminus[i][0] - epsilon
+        J_minus = course_forward_cost(X, Y, vector_to_dictionary(thetaminus), L)
+        gradapprox[i] = (J_plus - J_minus) / (2 * epsilon)
+    numerator = np.linalg.norm(grad - gradapprox)
+    denominator = np.linalg.norm(grad) + np.linalg.norm(gradapprox)
+    return numerator / denominator
+
+
+# == PyTorch ======================================================================================
+def torch_gradcheck(params, X, Y, fast_mode):
+    L = len(params) // 2
+    tensors = tuple(torch.tensor(params[k], dtype=torch.float64, requires_grad=True)
+                    for l in range(1, L + 1) for k in (f"W{l}", f"b{l}"))
+    Xt, Yt = torch.tensor(X), torch.tensor(Y)
+
+    def f(*ps):
+        A = Xt
+        for l in range(L):
+            Z = ps[2 * l] @ A + ps[2 * l + 1]
+            A = torch.relu(Z) if l < L - 1 else Z
+        return torch.nn.functional.binary_cross_entropy_with_logits(A, Yt)
+
+    return bool(torch.autograd.gradcheck(f, tensors, eps=EPSILON, atol=1e-5, rtol=1e-3, fast_mode=fast_mode,
+                                         raise_exception=False))
+
+
+# == the runs =====================================================================================
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def run_workload(name, dims, m, rounds, use_torch, torch_slow_rounds, kw=None):
+    kw = kw or {}
+    params, X, Y = make_problem(dims, m)
+    n = sum(v.size for v in params.values())
+    variants = {
+        "structured": lambda: pdl.check_backprop(params, X, Y, **kw),
+        "structured x2": lambda: pdl.check_backprop(params, X, Y, n_jobs=2, **kw),
+        "loop": lambda: pdl.check_backprop(params, X, Y, method="loop", **kw),
+        "directional": lambda: pdl.check_backprop(params, X, Y, method="directional", **kw),
+    }
+    if not kw:
+        variants["course loop"] = lambda: course_gradient_check(params, X, Y)
+        if use_torch:
+            variants["torch fast"] = lambda: torch_gradcheck(params, X, Y, True)
+            variants["torch slow"] = lambda: torch_gradcheck(params, X, Y, False)
+    times = {k: [] for k in variants}
+    outputs = {}
+    for r in range(rounds):
+        for k, fn in variants.items():
+            if k == "torch slow" and r >= torch_slow_rounds:
+                continue
+            t, out = timed(fn)
+            times[k].append(t)
+            outputs[k] = out
+    base = times["structured"]
+    rows = []
+    for k, ts in times.items():
+        ratios = [t / b for t, b in zip(ts, base)]
+        out = outputs[k]
+        if isinstance(out, pdl.GradCheckReport):
+            difference, verdict, evals = out.difference, out.verdict, out.n_evaluations
+        elif isinstance(out, bool):
+            difference, verdict, evals = None, "pass" if out else "fail", None
+        else:
+            difference, verdict, evals = float(out), None, 2 * n
+        rows.append({"variant": k, "median_s": statistics.median(ts), "times_s": ts,
+                     "ratio_to_structured": statistics.median(ratios), "difference": difference,
+                     "verdict": verdict, "n_evaluations": evals})
+    s, lp = outputs["structured"], outputs["loop"]
+    return {"workload": name, "dims": dims, "m": m, "n_parameters": n, "options": kw, "rows": rows,
+            "structured_vs_loop_relative": abs(s.difference - lp.difference) / lp.difference,
+            "structured_method": s.method}
+
+
+def print_tables(results):
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # pragma: no cover
+        print(json.dumps(results, indent=2))
+        return
+    console = Console(width=130)
+    for res in results["workloads"]:
+        title = (f"{res['workload']}: {res['dims']}, m = {res['m']}, {res['n_parameters']} parameters"
+                 + (f", {res['options']}" if res["options"] else ""))
+        table = Table(title=title, caption=(f"structured vs loop difference, relative: "
+                                            f"{res['structured_vs_loop_relative']:.1e} ({res['structured_method']})"))
+        for col in ("variant", "median time", "x structured", "difference", "verdict", "evaluations"):
+            table.add_column(col, justify="right" if col != "variant" else "left")
+        for row in res["rows"]:
+            table.add_row(row["variant"], f"{row['median_s'] * 1e3:.2f} ms", f"{row['ratio_to_structured']:.1f}",
+                          "-" if row["difference"] is None else f"{row['difference']:.6e}", row["verdict"] or "-",
+                          "-" if row["n_evaluations"] is None else str(row["n_evaluations"]))
+        console.print(table)
+
+
+def write_json(path: Path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds, PyTorch slow mode once")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 5)
+    torch_slow_rounds = 1 if args.quick else 2
+    use_torch = torch is not None and not args.no_torch
+    if use_torch:
+        torch.set_num_threads(1)
+    limiter = threadpool_limits(limits=1) if threadpool_limits is not None else None
+    try:
+        workloads = [
+            run_workload("small", [4, 5, 3, 1], 3, max(rounds, 5), use_torch, max(rounds, 5)),
+            run_workload("large", [20, 50, 50, 1], 32, rounds, use_torch, torch_slow_rounds),
+            run_workload("large, l2 + dropout", [20, 50, 50, 1], 32, rounds, False, 0,
+                         {"l2": 0.7, "keep_prob": 0.8, "rng": 0}),
+        ]
+    finally:
+        if limiter is not None:
+            limiter.unregister() if hasattr(limiter, "unregister") else limiter.restore_original_limits()
+    results = {"benchmark": "gradcheck", "epsilon": EPSILON, "python": sys.version.split()[0],
+               "numpy": np.__version__, "torch": None if torch is None else torch.__version__,
+               "machine": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+               "torch_skipped": not use_torch, "workloads": workloads}
+    print_tables(results)
+    if torch is None:
+        print("PyTorch is not installed: its rows were skipped (pip install practicaldl[bench]).")
+    write_json(args.json, results)
+    print(f"wrote {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
