@@ -259,10 +259,10 @@ def figure_accuracy(section: dict) -> bytes:
         bars = ax.bar(x + offset, means, width, yerr=stds, capsize=4, color=color, label=metric.replace("_", " "))
         ax.bar_label(bars, labels=[f"{m:.3f}" for m in means], fontsize=8, padding=2)
     ax.set_xticks(x, [r["configuration"] for r in rows])
-    ax.set_ylim(0, 1.1)
+    ax.set_ylim(0, 1.2)
     ax.set_ylabel("accuracy")
     ax.set_title(f"{_section_title(section)}: accuracy (mean ± std over seeds)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", ncols=2)
     return _png(fig)
 
 
@@ -341,13 +341,16 @@ def figure_gradcheck(section: dict) -> bytes:
     width = 0.8 / max(1, len(checks))
     for i, (color, check) in enumerate(zip(_colors(len(checks)), checks)):
         per = _per_parameter(check["report"])
-        values = [max(per.get(n, {}).get("difference") or 1e-18, 1e-18) for n in names]
-        ax.bar(x - 0.4 + width * (i + 0.5), values, width, color=color, label=check["label"])
+        values = np.array([per.get(n, {}).get("difference") or 0.0 for n in names], dtype=float)
+        positions = x - 0.4 + width * (i + 0.5)
+        ax.bar(positions, np.where(values > 0, values, np.nan), width, color=color, label=check["label"])
+        for pos in positions[values == 0]:  # exactly equal gradients: no bar on a log axis, say so
+            ax.text(pos, 0.02, "0", ha="center", va="bottom", fontsize=9, color=color, transform=ax.get_xaxis_transform())
     ax.axhline(1e-7, color="green", ls="--", lw=1, label="1e-7: correct")
     ax.axhline(1e-3, color="red", ls="--", lw=1, label="1e-3: a bug")
     ax.set_yscale("log")
     ax.set_xticks(x, names)
-    ax.set_ylabel("relative difference  ||g - g_num|| / (||g|| + ||g_num||)")
+    ax.set_ylabel("||g - g_num|| / (||g|| + ||g_num||)")
     ax.set_title(_section_title(section) + ": per-parameter difference")
     ax.legend(fontsize=8)
     return _png(fig)
