@@ -212,3 +212,21 @@ def test_gradcheck_study_passes_correct_and_localises_the_planted_bug():
     assert correct["report"]["passed"] and dropout["report"]["passed"]
     assert not bug["report"]["passed"] and "W2" in bug["report"]["failing"]
     assert "W1" not in bug["report"]["failing"]
+
+
+def test_relative_paths_survive_workers_started_elsewhere(tmp_path, monkeypatch, tiny_study):
+    """loky reuses worker processes started in another folder: relative paths must be resolved first."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    data = pdl.load_dataset("circles")
+    np.savez(second / "mine.npz", X=data.X_train, y=data.y_train)
+    monkeypatch.chdir(first)
+    run_study(tiny_study, jobs=2, model_dir="models")  # workers start here
+    monkeypatch.chdir(second)
+    study = StudyConfig(name="mine", dataset="mine.npz", hidden_layer_sizes=(3,), max_iter=20, seeds=(0, 1),
+                        diagnose=False)
+    result = run_study(study, jobs=2, model_dir="models")
+    assert sorted(p.name for p in (second / "models").iterdir()) == sorted(
+        f"{r['run_id']}.{ext}" for r in result["records"] for ext in ("npz", "json"))
+    assert all(r["error"] is None for r in result["records"])

@@ -28,7 +28,7 @@ import math
 import numbers
 import re
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -391,7 +391,10 @@ def run_study(config: StudyConfig, *, jobs: int = 1, model_dir=None,
 
     if not isinstance(jobs, numbers.Integral) or isinstance(jobs, bool) or jobs == 0 or jobs < -1:
         raise ValueError(f"jobs must be a positive integer or -1 (all cores), got {jobs!r}")
-    runs = config.expand()
+    # workers may run in another folder (loky reuses its processes; a Dask worker is elsewhere):
+    # hand them absolute paths, for the dataset file and for the model folder
+    runs = [r if r.dataset in DATASETS else replace(r, dataset=str(Path(r.dataset).resolve())) for r in config.expand()]
+    model_dir = None if model_dir is None else Path(model_dir).resolve()
     records = []
     results = Parallel(n_jobs=jobs, return_as="generator")(delayed(run_one)(r, model_dir) for r in runs)
     for record in results:
