@@ -38,6 +38,7 @@ which covers a unit sitting exactly at 0 because dropout removed all of its inpu
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ _IN_PLACE = {
 }
 
 #: Elements per working array (n_units x perturbations x m) in one chunk.
-CHUNK_ELEMENTS = 1 << 16
+CHUNK_ELEMENTS = 1 << 18
 
 
 @dataclass
@@ -91,6 +92,7 @@ class _Network:
         )
         # L2 terms exactly as regularization.l2_penalty computes them.
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
+        self._local = threading.local()
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
     def _hidden(self, l, Z, mask_rows):
@@ -121,23 +123,41 @@ class _Network:
         return out
 
     # -- one layer's perturbations --------------------------------------------------------------
-    def perturbed_costs(self, l, rows, cols, values):
-        """Costs for perturbations of layer l: entry (rows[p], cols[p]) of W_l set to values[p]
-        (``cols[p] == -1``: entry rows[p] of b_l). Returns ``(J (P,), crosses_kink (P,))``."""
+    def perturbed_rows(self, l, rows, cols, values):
+        """Row rows[p] of ``Z_l`` with entry (rows[p], cols[p]) of W_l set to values[p] (``cols[p] ==
+        -1``: entry rows[p] of b_l) -> (P, m), each computed as forward computes ``W_l @ A + b_l``.
+
+        One copy of W_l carries perturbations of distinct rows at once (a whole column), so the
+        perturbed rows of every entry of W_l take ``2 n_{l-1}`` products of the reference's shape.
+        """
         W, b = self.params[f"W{l}"], self.params[f"b{l}"]
+        n, K = W.shape
+        Zrow = np.empty((rows.size, self.m))
+        is_b = cols < 0
+        Zrow[is_b] = self.WA[l - 1][rows[is_b]] + values[is_b][:, None]
+        w_idx = np.flatnonzero(~is_b)
+        w_idx = w_idx[np.lexsort((rows[w_idx], cols[w_idx]))]  # column by column
+        per_block = max(n, CHUNK_ELEMENTS // K)  # about CHUNK_ELEMENTS entries of W copies per block
+        for s in range(0, w_idx.size, per_block):
+            idx = w_idx[s:s + per_block]
+            r, c = rows[idx], cols[idx]
+            slot = _slots(r)  # perturbations of distinct rows share a copy of W_l
+            Wb = np.broadcast_to(W, (int(slot.max()) + 1, n, K)).copy()  # (B, n_l, n_{l-1})
+            Wb[slot, r, c] = values[idx]
+            Zrow[idx] = np.matmul(Wb, self.A[l - 1])[slot, r] + b[r]  # each product as forward's
+        return Zrow
+
+    def perturbed_costs(self, l, rows, cols, values, Zrow=None):
+        """Costs for perturbations of layer l: entry (rows[p], cols[p]) of W_l set to values[p]
+        (``cols[p] == -1``: entry rows[p] of b_l); ``Zrow`` from ``perturbed_rows`` if already
+        computed. Returns ``(J (P,), crosses_kink (P,))``."""
+        W = self.params[f"W{l}"]
         n, K = W.shape
         P = rows.size
         m = self.m
-        Zrow = np.empty((P, m))
+        if Zrow is None:
+            Zrow = self.perturbed_rows(l, rows, cols, values)
         is_w = cols >= 0
-        if is_w.any():
-            w_rows, w_cols, w_vals = rows[is_w], cols[is_w], values[is_w]
-            slot = _slots(w_rows)  # perturbations of distinct rows share a copy of W_l
-            Wb = np.broadcast_to(W, (int(slot.max()) + 1, n, K)).copy()  # (B, n_l, n_{l-1})
-            Wb[slot, w_rows, w_cols] = w_vals
-            Zrow[is_w] = np.matmul(Wb, self.A[l - 1])[slot, w_rows] + b[w_rows]  # each product as forward's
-        if (~is_w).any():
-            Zrow[~is_w] = self.WA[l - 1][rows[~is_w]] + values[~is_w][:, None]
         items = np.arange(P)
         kink = np.zeros(P, dtype=bool)
         if l == self.L:
@@ -149,31 +169,57 @@ class _Network:
             Arow = self._hidden(l, Zrow, None if mask is None else mask[rows])
             if self.activation == "relu":
                 kink |= np.any((Zrow > 0) != (self.Z[l - 1][rows] > 0), axis=1)
-            Ab = np.empty((P, n, m))
-            Ab[:] = self.A[l]
-            Ab[items, rows] = Arow
-            for r in range(l + 1, self.L + 1):
-                Zb = np.matmul(self.params[f"W{r}"], Ab)  # (P, n_r, m), each product as forward's
-                np.add(Zb, self.params[f"b{r}"], out=Zb)
-                if r == self.L:
-                    ZL = Zb
-                    break
-                if self.activation == "relu":
-                    crossed = np.greater(Zb, 0)
-                    np.not_equal(crossed, self.Z[r - 1] > 0, out=crossed)
-                    kink |= crossed.any(axis=(1, 2))
-                Ab = _IN_PLACE[self.activation](Zb)  # g(Z), then * D / keep, as forward does
-                mask = self.masks[r - 1]
-                if mask is not None:
-                    np.multiply(Ab, mask, out=Ab)
-                    np.multiply(Ab, Ab.dtype.type(1.0 / self.keep[r - 1]), out=Ab)
+            ZL = self._above(l, rows, Arow, kink)
         J = self._costs(ZL)
         if self.l2:
             pen = np.full(P, self.l2 / (2 * self.m) * sum(self.l2_terms))
             if is_w.any():
-                pen[is_w] = self._penalties(l, self._l2_terms(W, w_rows * K + w_cols, w_vals))
+                flat = rows[is_w] * K + cols[is_w]
+                pen[is_w] = self._penalties(l, self._l2_terms(W, flat, values[is_w]))
             J = J + pen
         return J, kink
+
+    def _above(self, l, rows, Arow, kink):
+        """Run layers l+1..L for P perturbed ``A_l`` (row rows[p] replaced by Arow[p]) -> ZL (P, n_L, m).
+
+        The batch ``A_l'`` (P, n_l, m) is a per-thread buffer that already holds the reference
+        ``A_l``: only the perturbed rows are written, and restored afterwards. ``kink`` (P,) is
+        or-ed in place with the ReLU crossings found on the way.
+        """
+        P = rows.size
+        Ab = self._reference_batch(l, P)
+        items = np.arange(P)
+        Ab[items, rows] = Arow
+        try:
+            return self._run_above(l, Ab, kink)
+        finally:
+            Ab[items, rows] = self.A[l][rows]
+
+    def _reference_batch(self, l, B):
+        """``A_l`` repeated B times, (B, n_l, m), from a per-thread cache (callers restore what they change)."""
+        cache = self._local.__dict__.setdefault("batches", {})
+        buf = cache.get(l)
+        if buf is None or buf.shape[0] < B:
+            buf = np.empty((B,) + self.A[l].shape)
+            buf[:] = self.A[l]
+            cache[l] = buf
+        return buf[:B]
+
+    def _run_above(self, l, Ab, kink):
+        for r in range(l + 1, self.L + 1):
+            Zb = np.matmul(self.params[f"W{r}"], Ab)  # (P, n_r, m), each product as forward's
+            np.add(Zb, self.params[f"b{r}"], out=Zb)
+            if r == self.L:
+                return Zb
+            if self.activation == "relu":
+                crossed = np.greater(Zb, 0)
+                np.not_equal(crossed, self.Z[r - 1] > 0, out=crossed)
+                kink |= crossed.any(axis=(1, 2))
+            Ab = _IN_PLACE[self.activation](Zb)  # g(Z), then * D / keep, as forward does
+            mask = self.masks[r - 1]
+            if mask is not None:
+                np.multiply(Ab, mask, out=Ab)
+                np.multiply(Ab, Ab.dtype.type(1.0 / self.keep[r - 1]), out=Ab)
 
     @staticmethod
     def _l2_terms(W, flat, new_values):
@@ -207,25 +253,30 @@ def _entries(n, K):
 def _layer_gradapprox(net, l, rows, cols, epsilon, n_jobs=1):
     """Centred differences, kink flags and ``J(theta +- eps e_i)`` for the given entries of layer l.
 
-    Entries are taken column by column (every row of a few columns of W_l per chunk), so that the
-    perturbed rows fill whole copies of W_l; a chunk holds at most ``CHUNK_ELEMENTS`` per array.
+    The perturbed rows of ``Z_l`` are computed for the whole layer first (column by column, see
+    ``perturbed_rows``); then the entries go row by row in chunks of at most ``CHUNK_ELEMENTS``
+    elements per working array (the perturbations of one unit change the same example columns).
     """
     W, b = net.params[f"W{l}"], net.params[f"b{l}"]
     n = W.shape[0]
     width = max(net.params[f"W{r}"].shape[0] for r in range(l, net.L + 1)) * net.m
-    chunk = max(n, (CHUNK_ELEMENTS // (2 * width)) // n * n)
+    chunk = max(1, CHUNK_ELEMENTS // (2 * width))
     ga = np.empty(rows.size)
     J_plus, J_minus = np.empty(rows.size), np.empty(rows.size)
     kinks = np.empty(rows.size, dtype=bool)
     base = np.where(cols >= 0, W[rows, np.maximum(cols, 0)], b[rows, 0])
-    order = np.lexsort((rows, cols))  # biases, then column 0, 1, ...; rows in order within each
+    order = np.arange(rows.size)  # row by row: the perturbations of one unit change the same columns
     chunks = [order[s:s + chunk] for s in range(0, rows.size, chunk)]
 
+    # theta_plus[i] = theta[i] + eps and theta_minus[i] = theta[i] - eps, as the loop does
+    rows2, cols2, values2 = np.concatenate([rows, rows]), np.concatenate([cols, cols]), np.concatenate(
+        [base + epsilon, base - epsilon])
+    Zrow = net.perturbed_rows(l, rows2, cols2, values2)  # (2 E, m): plus entries, then minus
+    E_all = rows.size
+
     def run(idx):
-        r, c, v = rows[idx], cols[idx], base[idx]
-        # theta_plus[i] = theta[i] + eps and theta_minus[i] = theta[i] - eps, as the loop does
-        return net.perturbed_costs(l, np.concatenate([r, r]), np.concatenate([c, c]),
-                                   np.concatenate([v + epsilon, v - epsilon]))
+        both = np.concatenate([idx, idx + E_all])
+        return net.perturbed_costs(l, rows2[both], cols2[both], values2[both], Zrow[both])
 
     if n_jobs > 1 and len(chunks) > 1:  # numpy releases the GIL in matmul and the ufuncs
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
