@@ -60,12 +60,18 @@ def assert_bit_identical(a: dict, b: dict):
 
 
 def make_data(n_x, m, n_out, dtype, seed, layout):
-    """X (n_x, m) in C order ("C") or as the transpose of a C-ordered (m, n_x) array ("T", the estimator's)."""
+    """X (n_x, m) in C order ("C"), as the transpose of a C-ordered (m, n_x) array ("T", the
+    estimator's), or every other column of a wider array ("S", neither C- nor F-contiguous)."""
     rng = np.random.RandomState(seed)
     rows = rng.standard_normal((m, n_x))
-    X = np.ascontiguousarray(rows.T) if layout == "C" else rows.T
+    if layout == "S":
+        X = np.zeros((n_x, 2 * m))[:, ::2]
+        X[...] = rows.T
+        assert not (X.flags.c_contiguous or X.flags.f_contiguous)
+    else:
+        X = np.ascontiguousarray(rows.T) if layout == "C" else rows.T
     if n_out == 1:
-        Y = (rows[:, :1].T * rows[:, 1:2].T > 0).astype(np.float64)
+        Y = (rows[:, :1].T + 0.5 * rng.standard_normal((1, m)) > 0).astype(np.float64)
     else:
         Y = np.eye(n_out)[rng.randint(0, n_out, m)].T
     return X.astype(dtype, copy=False), Y.astype(dtype)
@@ -84,11 +90,20 @@ CONFIGS = {
     "softmax_f64_minibatch": dict(dims=[4, 10, 3], m=77, dtype=np.float64, layout="T", output="softmax",
                                   batch_size=20, keep_prob=0.85, l2=0.05),
     "softmax_f32_full": dict(dims=[4, 6, 5, 3], m=60, dtype=np.float32, layout="T", output="softmax"),
+    # shapes where BLAS takes its vector paths: one feature, one-unit layers, a last batch of 1
+    "one_feature_one_unit_last_batch_of_1": dict(dims=[1, 1, 3, 1], m=41, dtype=np.float64, layout="T",
+                                                 batch_size=20, keep_prob=(0.9, 0.8)),
+    "one_example_batches_f32": dict(dims=[3, 4, 1], m=9, dtype=np.float32, layout="C", batch_size=1),
+    "logistic_regression": dict(dims=[5, 1], m=50, dtype=np.float64, layout="T", l2=0.1),
+    "strided_X_full": dict(dims=[4, 6, 1], m=64, dtype=np.float64, layout="S", l2=0.1),
+    "strided_X_minibatch": dict(dims=[4, 6, 1], m=64, dtype=np.float32, layout="S", batch_size=30, keep_prob=0.8),
+    "long_full_batch_deferred_costs": dict(dims=[3, 5, 1], m=40, dtype=np.float32, layout="T", max_iter=300),
 }
 
 
 def _run_both(cfg, seed=0, max_iter=15, learning_rate=0.1, make_rng=np.random.RandomState, **train_kw):
     cfg = dict(cfg)
+    max_iter = cfg.pop("max_iter", max_iter)
     dims, m, dtype, layout = cfg.pop("dims"), cfg.pop("m"), cfg.pop("dtype"), cfg.pop("layout")
     X, Y = make_data(dims[0], m, dims[-1], dtype, seed, layout)
     params0 = initialize_parameters(dims, rng=np.random.RandomState(seed + 1), dtype=dtype)

@@ -24,6 +24,7 @@ thread per core). For small networks one thread is often as fast; for large ones
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -148,11 +149,22 @@ class _FusedStep:
       fancy indexing gives (Fortran order), so no per-batch allocation and no copy of the data set;
     - the binary cross-entropy is ``losses.binary_cross_entropy``'s expression, step by step into
       two buffers; ``np.add.reduce`` is what ``np.sum`` calls, without its Python wrapper;
+    - with full batches, a sigmoid output and no callbacks, the cost of an iteration is not needed
+      until the history is read: ``Z_L`` of up to ``defer_block`` iterations is kept in a block and
+      the cross-entropy's elementwise expression is evaluated on the whole block at once (eight
+      NumPy calls per block instead of per iteration: elementwise, so the same numbers), then
+      summed one iteration at a time exactly as before. The loop records these costs, and raises
+      ``NumericalError`` for the first non-finite one, when the block is full or training ends;
     - per-layer arrays and constants are looked up once, not per step (no ``f"W{l}"`` strings);
+    - the products use ``np.dot`` rather than ``@``: for 2-D float arrays that are C- or
+      F-contiguous both make the same BLAS call (gemm, or gemv when one side is a single row or
+      column; see ``_blas_product``), and ``np.dot`` costs less per call (a quarter of a small
+      network's step is this overhead). A non-contiguous X keeps ``@``;
     - ``dA_0 = W_1^T dZ_1`` (the gradient with respect to the data) is never computed.
     """
 
-    def __init__(self, params, X, Y, *, batch_capacity, l2, keep_prob, activation, output, learning_rate):
+    def __init__(self, params, X, Y, *, batch_capacity, l2, keep_prob, activation, output, learning_rate,
+                 defer_cost=False):
         self.X, self.Y, self.l2, self.output = X, Y, l2, output
         self.activation = activation
         self.keep_prob = keep_prob
@@ -162,12 +174,22 @@ class _FusedStep:
         self.lr = dtype.type(learning_rate)  # gradient_descent_step multiplies by value.dtype.type(lr)
         # dropout.apply_mask multiplies by A.dtype.type(1.0 / keep_prob)
         self.scale = [dtype.type(1.0 / p) for p in keep_prob]
+        # Python 0, 1 and m are converted to the array's dtype by NumPy on every call (NEP 50);
+        # converting once gives the same values and skips that work.
+        self.zero, self.one = dtype.type(0), dtype.type(1)
         self.capacity = batch_capacity
         # rows of X are contiguous when X is the transpose of a C-ordered (m, n_x) array (what the
         # estimator passes): a minibatch is then a row gather, the fastest copy there is.
         self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
         self._params_from(params)
         self._allocate()
+        # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
+        m = X.shape[1]
+        block = min(64, 2**16 // m) if defer_cost and output == "sigmoid" and batch_capacity >= m else 0
+        self.defer_block = block if block > 1 else 0
+        if self.defer_block:
+            self._zl, self._c1, self._c2 = (np.empty((self.defer_block, 1, m), dtype) for _ in range(3))
+        self._pending = 0
 
     def _params_from(self, params):
         keys = [k for l in range(1, self.L + 1) for k in (f"W{l}", f"b{l}")]
@@ -238,15 +260,17 @@ class _FusedStep:
                 Xb = self.X[:, idx]
             Yb = self.Y[:, idx]  # (n_L, b), small: the same fancy-indexed array as the plain step
         m = Yb.shape[1]
-        Zs, Gs = v["Z"], v["G"]
+        zero, Zs, Gs = self.zero, v["Z"], v["G"]
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         A, As, masks = Xb, [Xb], []
+        dot = np.dot
+        dot_X = _blas_product(Xb)  # for the products with the data
         for l in range(L - 1):  # hidden layers l + 1 = 1 .. L-1
             Z, G = Zs[l], Gs[l]
-            np.matmul(Ws[l], A, out=Z)
+            (dot if l else dot_X)(Ws[l], A, out=Z)
             np.add(Z, bs[l], out=Z)  # (n_l, m)
             if self.activation == "relu":
-                np.maximum(Z, 0, out=G)
+                np.maximum(Z, zero, out=G)
             elif self.activation == "sigmoid":
                 expit(Z, out=G)
             else:
@@ -259,20 +283,18 @@ class _FusedStep:
                 mask, A = None, G
             masks.append(mask)
             As.append(A)
-        ZL = Zs[L - 1]
-        np.matmul(Ws[L - 1], A, out=ZL)
+        ZL = self._zl[self._pending] if self.defer_block else Zs[L - 1]  # (n_L, m)
+        (dot if L > 1 else dot_X)(Ws[L - 1], A, out=ZL)
         np.add(ZL, bs[L - 1], out=ZL)
         if self.output == "sigmoid":
             A = expit(ZL, out=v["AL"][0])
-            # losses.binary_cross_entropy: max(z, 0) - z y + log1p(exp(-|z|)), then the float64 sum / m
-            c1, c2 = v["cost"]
-            np.maximum(ZL, 0, out=c1)
-            np.subtract(c1, np.multiply(ZL, Yb, out=c2), out=c1)
-            np.abs(ZL, out=c2)
-            np.negative(c2, out=c2)
-            np.log1p(np.exp(c2, out=c2), out=c2)
-            np.add(c1, c2, out=c1)
-            ce = float(np.add.reduce(c1, axis=None, dtype=np.float64) / m)
+            if self.defer_block:  # Z_L stays in its slot; flush_costs() computes the cost
+                self._pending += 1
+                ce = None
+            else:
+                c1, c2 = v["cost"]
+                ce = float(np.add.reduce(_binary_cross_entropy_terms(ZL, Yb, c1, c2), axis=None,
+                                         dtype=np.float64) / m)
         else:
             A = OUTPUTS[self.output].activation(ZL)  # softmax: small (K, m), a fresh array
             ce = OUTPUTS[self.output].cost(ZL, Yb)
@@ -281,32 +303,40 @@ class _FusedStep:
         dZs = v["dZ"]
         dZ = dZs[L - 1]
         np.subtract(A, Yb, out=dZ)
-        np.divide(dZ, m, out=dZ)
+        np.divide(dZ, self.dtype.type(m), out=dZ)
         for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
             W, dW = Ws[l], self.dWs[l]
-            np.matmul(dZ, As[l].T, out=dW)  # (n_l, n_{l-1})
+            (dot if l else dot_X)(dZ, As[l].T, out=dW)  # (n_l, n_{l-1})
             if self.l2:  # regularization.l2_gradient: (l2 / m) * W, then added
                 np.add(dW, np.multiply(self.l2 / m, W, out=self.l2_scratch[l]), out=dW)
             np.add.reduce(dZ, axis=1, keepdims=True, out=self.dbs[l])  # np.sum(dZ, axis=1): (n_l, 1)
             if l:  # dA_{l-1} = W_l^T dZ_l (* D / p), then dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})
                 dA = dZs[l - 1]
-                np.matmul(W.T, dZ, out=dA)
+                dot(W.T, dZ, out=dA)
                 if masks[l - 1] is not None:
                     np.multiply(dA, masks[l - 1], out=dA)
                     np.multiply(dA, scale[l - 1], out=dA)
                 if self.activation == "relu":  # dA * 1[Z > 0]
-                    np.multiply(dA, np.greater(Zs[l - 1], 0, out=v["pos"][l - 1]), out=dA)
+                    np.multiply(dA, np.greater(Zs[l - 1], zero, out=v["pos"][l - 1]), out=dA)
                 else:
                     G, t = Gs[l - 1], v["tmp"][l - 1]
                     if self.activation == "sigmoid":  # A (1 - A)
-                        np.multiply(G, np.subtract(1, G, out=t), out=t)
+                        np.multiply(G, np.subtract(self.one, G, out=t), out=t)
                     else:  # 1 - A^2
-                        np.subtract(1, np.multiply(G, G, out=t), out=t)
+                        np.subtract(self.one, np.multiply(G, G, out=t), out=t)
                     np.multiply(dA, t, out=dA)
                 dZ = dA
         self._last = (v, As, masks)
         self.cache = None
         return ce
+
+    def flush_costs(self) -> list:
+        """The cross-entropies of the deferred iterations, in order (``binary_cross_entropy``'s numbers)."""
+        n, m = self._pending, self.X.shape[1]
+        c1 = _binary_cross_entropy_terms(self._zl[:n], self.Y, self._c1[:n], self._c2[:n])  # (n, 1, m)
+        self._pending = 0
+        # each (1, m) row summed by the very call losses.binary_cross_entropy makes
+        return [float(np.add.reduce(c1[k], axis=None, dtype=np.float64) / m) for k in range(n)]
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
@@ -328,6 +358,29 @@ class _FusedStep:
         self._allocate()
 
 
+def _blas_product(X: np.ndarray):
+    """``np.dot`` where it makes the BLAS call that ``@`` makes, else ``np.matmul`` itself.
+
+    For 2-D float32/float64 operands that are C- or F-contiguous, ``np.matmul`` calls gemm (gemv
+    when an operand is a single row or column, a plain product when the inner size is 1) with the
+    operands as they are, transposed by a flag; ``np.dot`` makes the same call with less overhead.
+    For any other layout ``np.matmul`` uses its own loop and ``np.dot`` would copy first: keep
+    ``np.matmul``. The work buffers are always C-contiguous; only the data X needs this check.
+    """
+    return np.dot if X.flags.c_contiguous or X.flags.f_contiguous else np.matmul
+
+
+def _binary_cross_entropy_terms(ZL, Y, c1, c2):
+    """``losses.binary_cross_entropy``'s per-example terms into c1, in its order of operations:
+    ``(max(z, 0) - z y) + log1p(exp(-|z|))``; c2 is scratch. Returns c1."""
+    np.maximum(ZL, 0, out=c1)
+    np.subtract(c1, np.multiply(ZL, Y, out=c2), out=c1)
+    np.abs(ZL, out=c2)
+    np.negative(c2, out=c2)
+    np.log1p(np.exp(c2, out=c2), out=c2)
+    return np.add(c1, c2, out=c1)
+
+
 def _fusable(params: dict, X: np.ndarray, Y: np.ndarray) -> bool:
     """The fused step handles one float dtype everywhere and the standard W1, b1, ... layout."""
     if not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray) and X.ndim == 2 and Y.ndim == 2):
@@ -345,6 +398,26 @@ def _fusable(params: dict, X: np.ndarray, Y: np.ndarray) -> bool:
             return False
         n_prev = W.shape[0]
     return Y.shape[0] == n_prev and Y.shape[1] == X.shape[1]
+
+
+def _record(history: History, iteration: int, total: float, cross_entropy: float, learning_rate: float):
+    """Append one iteration's costs; a non-finite cost stops training with NumericalError."""
+    if not math.isfinite(total):  # total is a Python float: the same test as np.isfinite, cheaper
+        raise _numerical_error(f"the cost became {total}", iteration, learning_rate)
+    history.cost.append(total)
+    history.cross_entropy.append(cross_entropy)
+    history.n_iter = iteration
+
+
+def _record_deferred(history: History, pending: list, step, m: int, learning_rate: float):
+    """Record the deferred full-batch iterations, with the arithmetic of the per-batch loop."""
+    for (iteration, penalty), ce in zip(pending, step.flush_costs(), strict=True):
+        weight = m / m
+        total = cross_entropy = 0.0
+        cross_entropy += weight * ce
+        total += weight * (ce + penalty)
+        _record(history, iteration, total, cross_entropy, learning_rate)
+    pending.clear()
 
 
 def _check_blas_threads(blas_threads):
@@ -397,26 +470,32 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
     else:
         fused = False
     if fused:
-        step = _FusedStep(params, X, Y, batch_capacity=m if full_batch else batch_size, keep_prob=keep, **settings)
+        step = _FusedStep(params, X, Y, batch_capacity=m if full_batch else batch_size, keep_prob=keep,
+                          defer_cost=not callbacks, **settings)
     else:
         step = _PlainStep({k: v.copy() for k, v in params.items()}, X, Y, keep_prob=keep_prob, **settings)
     params = step.params
     history = History()
+    pending = []  # (iteration, L2 penalty) of iterations whose cross-entropy the step computes later
     best_cost, best_params, since_best = np.inf, None, 0
     for iteration in range(1, max_iter + 1):
         total = cross_entropy = 0.0
         for idx in _batches(m, batch_size, rng):
             ce = step(idx, rng)
             mb = m if idx is None else len(idx)
+            penalty = l2_penalty(params, l2, mb) if l2 else 0.0  # (l2_penalty is 0.0 for l2=0); before the step
+            step.update()
+            if ce is None:  # deferred (full batch only): see _FusedStep
+                pending.append((iteration, penalty))
+                continue
             weight = mb / m
             cross_entropy += weight * ce
-            total += weight * (ce + (l2_penalty(params, l2, mb) if l2 else 0.0))  # l2_penalty is 0.0 for l2=0
-            step.update()
-        if not np.isfinite(total):
-            raise _numerical_error(f"the cost became {total}", iteration, learning_rate)
-        history.cost.append(total)
-        history.cross_entropy.append(cross_entropy)
-        history.n_iter = iteration
+            total += weight * (ce + penalty)
+        if pending:
+            if len(pending) == step.defer_block:
+                _record_deferred(history, pending, step, m, learning_rate)
+        else:
+            _record(history, iteration, total, cross_entropy, learning_rate)
         stop = False
         if callbacks:
             cache = step.last_cache() if isinstance(step, _FusedStep) else step.cache
@@ -447,6 +526,9 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
                 break
     else:
         history.stop_reason = f"max_iter={max_iter} iterations done"
+    if pending:
+        _record_deferred(history, pending, step, m, learning_rate)
+    step = None  # free the step's gradient and work buffers before copying the parameters out
     if best_params is not None:
         params = best_params
         if "restored" not in history.stop_reason:
