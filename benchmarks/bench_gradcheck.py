@@ -21,13 +21,15 @@ Variants (all check every entry unless stated):
 * ``course loop``: the course's ``gradient_check_n``, hand-written: for each entry copy theta,
   perturb, unflatten, run a course-style forward pass and cost, twice;
 * ``torch slow`` / ``torch fast``: ``torch.autograd.gradcheck(f, params, eps=1e-7, fast_mode=...)``
-  on the same network in float64 (PyTorch optional: its rows are skipped without it; one thread);
+  on the same network in float64 (PyTorch optional: its rows are skipped without it), one
+  intra-op thread; ``torch slow, N threads`` is slow mode with PyTorch's default thread count
+  (on a small shared machine its OpenMP threads make it much slower, and very variable);
 * ``directional``: ``method="directional"`` (4 random directions; not a full check).
 
 Timing: the variants run in turn, in one process, for several rounds; the table gives the median
 time of each and the median of the per-round ratios ``variant / structured`` (paired, so a slow
 period of a shared machine hits both). BLAS is limited to one thread for the whole run
-(threadpoolctl), as are PyTorch's intra-op threads. The JSON (``--json``, default
+(threadpoolctl), as are PyTorch's intra-op threads except in the row that says otherwise. The JSON (``--json``, default
 ``benchmarks/results/bench_gradcheck.json``) has every measurement and the differences.
 """
 
@@ -49,8 +51,11 @@ import practicaldl as pdl
 
 try:  # optional: the PyTorch rows are skipped without it
     import torch
+
+    TORCH_DEFAULT_THREADS = torch.get_num_threads()
 except ImportError:  # pragma: no cover - depends on the environment
     torch = None
+    TORCH_DEFAULT_THREADS = None
 
 try:
     from threadpoolctl import threadpool_limits
@@ -139,6 +144,15 @@ def course_gradient_check(parameters, X, Y, epsilon=EPSILON):
 
 
 # == PyTorch ======================================================================================
+def torch_gradcheck_default_threads(params, X, Y):
+    """Slow mode with PyTorch's own default thread count (what a user gets without tuning)."""
+    torch.set_num_threads(TORCH_DEFAULT_THREADS)
+    try:
+        return torch_gradcheck(params, X, Y, False)
+    finally:
+        torch.set_num_threads(1)
+
+
 def torch_gradcheck(params, X, Y, fast_mode):
     L = len(params) // 2
     tensors = tuple(torch.tensor(params[k], dtype=torch.float64, requires_grad=True)
@@ -178,11 +192,13 @@ def run_workload(name, dims, m, rounds, use_torch, torch_slow_rounds, kw=None):
         if use_torch:
             variants["torch fast"] = lambda: torch_gradcheck(params, X, Y, True)
             variants["torch slow"] = lambda: torch_gradcheck(params, X, Y, False)
+            variants[f"torch slow, {TORCH_DEFAULT_THREADS} threads"] = (
+                lambda: torch_gradcheck_default_threads(params, X, Y))
     times = {k: [] for k in variants}
     outputs = {}
     for r in range(rounds):
         for k, fn in variants.items():
-            if k == "torch slow" and r >= torch_slow_rounds:
+            if k.startswith("torch slow") and r >= torch_slow_rounds:
                 continue
             t, out = timed(fn)
             times[k].append(t)

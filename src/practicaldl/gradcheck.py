@@ -33,7 +33,9 @@ Three ways to compute the numerical gradient:
 * ``gradient_check(cost_fn, ...)``: the plain loop, ``2 n + 1`` evaluations of any ``cost_fn``.
 * ``check_backprop(...)`` (``method="structured"``, the default): the same numbers for
   practicaldl's network, bit for bit, from a structured pass that reuses the layers below a
-  perturbed entry and batches the perturbations (``_gradcheck_fast``); about 10-30x faster.
+  perturbed entry and batches the perturbations (``_gradcheck_fast``). On [20, 50, 50, 1] with
+  m = 32 (3,651 parameters) it takes about 23 ms against 280 ms for the course's loop
+  (``benchmarks/bench_gradcheck.py``; 2-core machine, one thread).
 * ``directional_check`` / ``method="directional"``: ``n_directions`` random directions v,
   ``(J(theta + eps v) - J(theta - eps v)) / 2 eps`` against ``grad . v``. When it fails, it drills
   down with directions restricted to one parameter at a time, naming the faulty ones within
