@@ -112,6 +112,8 @@ def test_correct_backprop_passes_and_structured_equals_loop(activation, output, 
     for name in fast.per_parameter:
         assert fast.per_parameter[name].difference == pytest.approx(loop.per_parameter[name].difference, rel=1e-6)
     assert fast.n_evaluations == loop.n_evaluations
+    if activation != "relu":  # smooth: nothing may be flagged as a kink
+        assert fast.kinks == {} and loop.kinks == {}
 
 
 def test_structured_equals_loop_on_a_wider_network_with_l2_and_dropout():
@@ -123,6 +125,24 @@ def test_structured_equals_loop_on_a_wider_network_with_l2_and_dropout():
     assert fast.difference == pytest.approx(loop.difference, rel=1e-6)
     threaded = gc.check_backprop(params, X, Y, n_jobs=2, **kw)
     assert threaded.difference == fast.difference
+
+
+def test_structured_pass_that_drifts_from_the_loop_falls_back_to_the_loop(monkeypatch):
+    # plant a 1e-14 relative error in the structured pass's ReLU: its spot check must notice and hand over
+    from practicaldl import _gradcheck_fast
+
+    monkeypatch.setitem(_gradcheck_fast._IN_PLACE, "relu", lambda Z: np.maximum(Z, 0, out=Z) * (1 + 1e-14))
+    params, X, Y = make_problem()
+    report = gc.check_backprop(params, X, Y)
+    loop = gc.check_backprop(params, X, Y, method="loop")
+    assert report.method == "loop" and any("bit for bit" in note for note in report.notes)
+    assert report.difference == loop.difference
+
+
+def test_vector_to_dictionary_accepts_key_shape_pairs():
+    theta = np.arange(8.0).reshape(-1, 1)
+    out = gc.vector_to_dictionary(theta, [("W1", (2, 3)), ("b1", (2, 1))])
+    assert out["W1"].tolist() == [[0, 1, 2], [3, 4, 5]] and out["b1"].tolist() == [[6], [7]]
 
 
 def test_float32_params_are_checked_in_float64_and_not_modified():

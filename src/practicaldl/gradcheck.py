@@ -107,7 +107,12 @@ def dictionary_to_vector(params: dict):
 
 
 def vector_to_dictionary(theta, shapes: dict) -> dict:
-    """Unflatten ``theta`` (n, 1) or (n,) into a dict of C-contiguous float64 arrays of ``shapes``."""
+    """Unflatten ``theta`` (n, 1) or (n,) into a dict of C-contiguous float64 arrays of ``shapes``.
+
+    ``shapes`` is the dict from ``dictionary_to_vector`` (or a list of ``(key, shape)`` pairs).
+    """
+    if not isinstance(shapes, dict):
+        shapes = {k: tuple(v) for k, v in shapes}
     flat = np.asarray(theta, dtype=np.float64).reshape(-1)
     sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes.values()]
     if sum(sizes) != flat.size:
@@ -431,6 +436,8 @@ def directional_check(cost_fn: Callable[[dict], float], params: dict, grads: dic
     entries only, and its own verdict tells which parameter is wrong. At most
     ``directional_budget(len(params), n_directions, n_drill)`` evaluations, or ``max_evaluations``
     (parameters left unchecked are then absent from ``per_parameter`` and named in ``notes``).
+    Without a drill-down (the check passed) every parameter's row repeats the overall result, and
+    no row has worst entries: a directional check does not look at entries.
     """
     epsilon = _check_epsilon(epsilon)
     threshold = _check_threshold(threshold)
