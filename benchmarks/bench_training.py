@@ -45,10 +45,20 @@ import numpy as np
 
 import practicaldl as pdl
 
-try:  # optional: the PyTorch rows are skipped without it
-    import torch
-except ImportError:  # pragma: no cover - depends on the environment
-    torch = None
+torch = None  # PyTorch, loaded by load_torch(): optional, its rows are skipped without it
+
+
+def load_torch(wanted: bool = True):
+    """Import PyTorch if it is installed (and wanted); late, so that processes that do not use it
+    (the memory measurements of the other variants) do not carry its libraries."""
+    global torch
+    if wanted and torch is None:
+        try:
+            import torch as _torch
+        except ImportError:  # pragma: no cover - depends on the environment
+            return None
+        torch = _torch
+    return torch
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_JSON = ROOT / "results" / "bench_training.json"
@@ -342,9 +352,9 @@ def _vm(field: str) -> float:
 def memory_child(variant: str, dtype_name: str, m: int, batch_size: int = 256) -> dict:
     """In a fresh process: the size before the data, the data, one epoch, the peak."""
     dtype = np.dtype(dtype_name)
-    if variant == "PyTorch" and torch is None:
-        return {"skipped": "PyTorch is not installed"}
     if variant == "PyTorch":
+        if load_torch() is None:
+            return {"skipped": "PyTorch is not installed"}
         torch.zeros(1)  # load its libraries before the baseline
     before = _vm("VmRSS")
     X, y = synthetic(m, LARGE_DIMS[0], dtype)
@@ -368,7 +378,7 @@ def workload_memory(m: int) -> dict:
     results = {}
     print(f"\n3. memory: peak resident memory of one epoch of workload 2 ({m} x 784), a fresh process each")
     print(f"  {'variant':<34} {'before data':>12} {'data':>9} {'peak':>9} {'peak - before - data':>21} {'target':>14}")
-    variants = ["practicaldl", "course loop (NumPy)"] + (["PyTorch"] if torch is not None else [])
+    variants = ["practicaldl", "course loop (NumPy)"] + (["PyTorch"] if torch is not None else [])  # noqa: E501
     for dtype in ("float32", "float64"):
         for variant in variants:
             out = subprocess.run([sys.executable, __file__, "--memory-child", variant, dtype, str(m)],
@@ -390,6 +400,8 @@ SCALING_DIMS = [100, 256, 128, 1]
 
 def workload_scaling(sizes, rounds: int, batch_size: int = 256) -> dict:
     results = {"sizes": list(sizes), "median_s": [], "times_s": []}
+    X, y = synthetic(1000, SCALING_DIMS[0], np.float32, seed=1)  # warm-up: libraries, BLAS threads
+    pdl.NeuralNetClassifier(hidden_layer_sizes=tuple(SCALING_DIMS[1:-1]), max_iter=1, batch_size=batch_size).fit(X, y)
     for m in sizes:
         X, y = synthetic(m, SCALING_DIMS[0], np.float32, seed=1)
 
@@ -445,12 +457,14 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="small,large,memory,scaling", help="comma-separated workloads")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per workload (default 5 small, 3 large)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
     parser.add_argument("--memory-child", nargs=3, metavar=("VARIANT", "DTYPE", "M"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         variant, dtype, m = args.memory_child
         print(json.dumps(memory_child(variant, dtype, int(m))))
         return 0
+    load_torch(not args.no_torch)
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
     unknown = wanted - {"small", "large", "memory", "scaling"}
     if unknown:

@@ -301,3 +301,16 @@ def test_mixed_dtypes_fall_back_to_the_plain_step():
     ref, costs = reference_train(params0, X, Y, learning_rate=0.1, max_iter=5, rng=np.random.RandomState(1))
     assert_bit_identical(params, ref)
     assert history.cost == costs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_against_an_array_of_zeros_is_relu(dtype):
+    """The fused step's ``np.maximum(Z, zeros)`` is ``activations.relu`` (``np.maximum(Z, 0)``) bit
+    for bit, signed zeros, infinities, NaN and subnormals included."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    values = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1.5, -2.5, tiny, -tiny], dtype=dtype)
+    Z = np.tile(values, 37).reshape(37, -1)
+    fused = np.maximum(Z, np.zeros_like(Z))
+    plain = pdl.activations.relu(Z)
+    as_int = np.uint64 if dtype == np.float64 else np.uint32
+    assert np.array_equal(fused.view(as_int), plain.view(as_int))
