@@ -252,6 +252,29 @@ def test_relu_pre_activation_at_zero_is_flagged_not_failed():
         assert "W1" not in report.kinks  # W1 perturbations are multiplied by X[:, 2] = 0
 
 
+def test_kink_cases_still_give_the_loops_raw_difference():
+    params, X, Y = make_problem(m=6)
+    params["b1"] = np.zeros_like(params["b1"])
+    X[:, 2] = 0.0
+    fast = gc.check_backprop(params, X, Y)
+    loop = gc.check_backprop(params, X, Y, method="loop")
+    assert fast.raw_difference == loop.raw_difference  # every J(theta +- eps e_i) bit for bit
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_narrow_networks_with_heavy_dropout_match_the_loop(seed):
+    # narrow layers, zero biases and keep_prob 0.5: units at exactly 0, dropped kinks, K = 1 products
+    rng = np.random.RandomState(seed)
+    dims = [int(rng.randint(1, 4)) for _ in range(int(rng.randint(2, 5)))] + [1]
+    params, X, Y = make_problem(dims=tuple(dims), m=int(rng.randint(1, 6)), seed=seed, bias_scale=0.0)
+    kw = dict(l2=0.3, keep_prob=0.5, rng=seed)
+    fast = gc.check_backprop(params, X, Y, **kw)
+    loop = gc.check_backprop(params, X, Y, method="loop", **kw)
+    assert fast.method == "structured"
+    assert fast.raw_difference == loop.raw_difference
+    assert fast.passed and loop.passed
+
+
 def test_dropout_unit_with_all_inputs_dropped_is_a_kink():
     # keep_prob small on layer 1 so that some example loses all of layer 2's inputs: Z2 = b2 = 0
     params, X, Y = make_problem(dims=(3, 2, 4, 1), m=12, bias_scale=0.0)

@@ -32,8 +32,11 @@ perturbations of layer 1 times one 50 x 50 x 32 product each, about 1.7e8 multip
 8.3e8 plus 7,302 Python-level forward passes for the loop).
 
 Kinks come from the pre-activations: an entry is a kink when one of its two perturbed passes
-moves a ReLU pre-activation to the other side of 0 from the reference (``1[Z' > 0] != 1[Z > 0]``),
-which covers a unit sitting exactly at 0 because dropout removed all of its inputs.
+moves a ReLU pre-activation of a kept (not dropped) unit to the other side of 0 from the
+reference (``1[Z' > 0] != 1[Z > 0]``), which covers a unit sitting exactly at 0 because dropout
+removed all of its inputs. This is a different test from the loop's (one-sided differences that
+disagree by more than a tolerance), so with kinks present the two may exclude different entries:
+``raw_difference`` is then still identical, ``difference`` may not be.
 """
 
 from __future__ import annotations
@@ -168,7 +171,10 @@ class _Network:
             mask = self.masks[l - 1]
             Arow = self._hidden(l, Zrow, None if mask is None else mask[rows])
             if self.activation == "relu":
-                kink |= np.any((Zrow > 0) != (self.Z[l - 1][rows] > 0), axis=1)
+                crossed = (Zrow > 0) != (self.Z[l - 1][rows] > 0)
+                if mask is not None:
+                    crossed &= mask[rows]  # a dropped unit's kink cannot reach the cost
+                kink |= crossed.any(axis=1)
             ZL = self._above(l, rows, Arow, kink)
         J = self._costs(ZL)
         if self.l2:
@@ -214,6 +220,8 @@ class _Network:
             if self.activation == "relu":
                 crossed = np.greater(Zb, 0)
                 np.not_equal(crossed, self.Z[r - 1] > 0, out=crossed)
+                if self.masks[r - 1] is not None:
+                    crossed &= self.masks[r - 1]  # a dropped unit's kink cannot reach the cost
                 kink |= crossed.any(axis=(1, 2))
             Ab = _IN_PLACE[self.activation](Zb)  # g(Z), then * D / keep, as forward does
             mask = self.masks[r - 1]
