@@ -506,7 +506,8 @@ class _NetworkProblem(NamedTuple):
 def _network_problem(params, X, Y, l2, keep_prob, rng, activation, output) -> _NetworkProblem:
     """Validated float64 copies, and the dropout masks of one reference forward pass (drawn once)."""
     if not isinstance(params, dict) or not params or len(params) % 2:
-        raise ValueError(f"params must be a dict W1, b1, ..., WL, bL, got keys {list(params) if isinstance(params, dict) else type(params).__name__}")
+        got = list(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"params must be a dict W1, b1, ..., WL, bL, got {got}")
     L = len(params) // 2
     expected = [f"{c}{l}" for l in range(1, L + 1) for c in "Wb"]
     if sorted(params) != sorted(expected):
