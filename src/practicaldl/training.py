@@ -14,12 +14,24 @@ same floating-point order, as ``forward_propagation`` / ``compute_cost`` /
 run (``out=``), with the parameters and gradients as views of two flat vectors (so the update is
 two vectorised operations instead of two per array), and minibatches gathered one at a time into
 a reused buffer (never a copy of the whole data set per epoch). Results are bit for bit those of
-the plain step (``fused=False``), which calls the public core functions; the tests check it.
-The fused step needs W_l, b_l, X and Y of one float dtype; anything else takes the plain step.
+the plain step (``fused=False``), which calls the public core functions; the tests check it on
+every run (``tests/test_training_determinism.py``). The fused step needs W_l, b_l, X and Y of
+one float dtype (float32 or float64) and a ``RandomState``/``Generator`` when it draws; anything
+else takes the plain step, with the same results.
 
-``blas_threads`` caps the threads of the BLAS library (OpenBLAS, MKL, ...) behind ``@`` for the
-duration of the run, through ``threadpoolctl``; None leaves the library's default (usually one
-thread per core). For small networks one thread is often as fast; for large ones use the cores.
+Callbacks get the same ``IterationInfo`` from both steps. The fused step hands out its own
+buffers (no copies) and then switches to fresh ones, so arrays a callback keeps are never
+overwritten, as with the plain step; that costs one allocation of the work buffers per
+iteration, only when there are callbacks. Without callbacks, full-batch costs are computed in
+blocks of iterations (see ``_FusedStep``); ``NumericalError`` still names the first iteration
+whose cost is not finite.
+
+``blas_threads`` caps the threads of the BLAS library (OpenBLAS, MKL, ...) behind the matrix
+products for the duration of the run, through ``threadpoolctl`` (a scikit-learn dependency);
+None leaves the library's default (usually one thread per core). Small networks gain nothing
+from threads; large ones use the cores; on a machine shared with other work, fewer threads than
+cores can be faster. With OpenBLAS the results do not depend on it (each entry of a product is
+summed by one thread); the tests check this for the sizes they use.
 """
 
 from __future__ import annotations
@@ -29,15 +41,14 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
-
 from scipy.special import expit
 
+from ._validation import check_choice, check_keep_prob
 from .activations import get_activation
-from .network import Cache, backward_propagation, compute_cost, forward_propagation
 from .losses import OUTPUTS
+from .network import Cache, backward_propagation, compute_cost, forward_propagation
 from .optimizers import gradient_descent_step
 from .regularization import l2_penalty
-from ._validation import check_choice, check_keep_prob
 
 
 class NumericalError(FloatingPointError):
