@@ -51,9 +51,21 @@ from scipy.special import expit, logsumexp
 from .activations import get_activation
 from .network import compute_cost, forward_propagation
 
+_ZEROS: dict = {}
+
+
+def _relu_in_place(Z):
+    """``max(Z, 0)`` into Z, against a zeros array (NumPy's contiguous loop, faster than the
+    scalar 0; the same values, which the spot check confirms)."""
+    zeros = _ZEROS.get(Z.shape[1:])
+    if zeros is None:
+        zeros = _ZEROS.setdefault(Z.shape[1:], np.zeros(Z.shape[1:]))
+    return np.maximum(Z, zeros, out=Z)
+
+
 #: In-place versions of ``activations``' forward functions (the spot check guards the equivalence).
 _IN_PLACE = {
-    "relu": lambda Z: np.maximum(Z, 0, out=Z),
+    "relu": _relu_in_place,
     "sigmoid": lambda Z: expit(Z, out=Z),
     "tanh": lambda Z: np.tanh(Z, out=Z),
 }
