@@ -131,6 +131,15 @@ def test_fused_step_equals_the_public_core_functions(name, fused_only):
     assert all(v.dtype == CONFIGS[name]["dtype"] for v in params.values())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_wider_network_equals_the_reference(dtype, fused_only):
+    """Products large enough for BLAS's blocked kernels (K = 300 and 256), both dtypes."""
+    cfg = dict(dims=[300, 256, 1], m=200, dtype=dtype, layout="T", batch_size=64, l2=0.2)
+    (params, history), (ref_params, ref_costs) = _run_both(cfg, max_iter=2, learning_rate=0.05)
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
+
+
 def test_fused_step_equals_the_reference_with_a_generator(fused_only):
     (params, history), (ref_params, ref_costs) = _run_both(CONFIGS["minibatch_dropout_l2_f64"],
                                                            make_rng=np.random.default_rng)
@@ -139,6 +148,7 @@ def test_fused_step_equals_the_reference_with_a_generator(fused_only):
 
 
 def test_fused_and_plain_paths_agree_with_blas_threads_set():
+    """Small products run on one thread whatever the setting; ``blas_threads=1`` changes nothing."""
     cfg = CONFIGS["minibatch_dropout_l2_f64"]
     (p1, h1), _ = _run_both(cfg)
     (p2, h2), _ = _run_both(cfg, fused=False, blas_threads=1)
@@ -206,7 +216,7 @@ def test_dtype_is_kept_end_to_end(dtype, classes):
 
 # -- callbacks, early stopping and numerical errors through the fused step -----------------------
 def test_callbacks_get_valid_grads_and_cache_that_stay_valid(fused_only):
-    """Each IterationInfo equals the plain step's, and what a callback kept is never overwritten."""
+    """What a callback kept is never overwritten (nor scaled by the learning rate in place)."""
     cfg = dict(CONFIGS["minibatch_dropout_l2_f64"])
     dims, m, dtype, layout = cfg.pop("dims"), cfg.pop("m"), cfg.pop("dtype"), cfg.pop("layout")
     X, Y = make_data(dims[0], m, 1, dtype, 0, layout)

@@ -30,8 +30,9 @@ whose cost is not finite.
 products for the duration of the run, through ``threadpoolctl`` (a scikit-learn dependency);
 None leaves the library's default (usually one thread per core). Small networks gain nothing
 from threads; large ones use the cores; on a machine shared with other work, fewer threads than
-cores can be faster. With OpenBLAS the results do not depend on it (each entry of a product is
-summed by one thread); the tests check this for the sizes they use.
+cores can be faster. Bit-for-bit reproducibility holds for a given seed, dtype *and* thread
+count: BLAS libraries may split a large product differently across threads (OpenBLAS does for
+some float32 products), which moves the last bits.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class _PlainStep:
         ce = compute_cost(cache, Yb)
         self.grads = backward_propagation(self.params, Yb, cache, self.l2)
         self.cache = cache
+        self.penalty = l2_penalty(self.params, self.l2, Yb.shape[1]) if self.l2 else 0.0  # 0.0 for l2=0
         return ce
 
     def update(self):
@@ -150,8 +152,12 @@ class _FusedStep:
     with the public functions). What changes is where results go, and how often Python works:
 
     - ``params`` and ``grads`` are views of two flat vectors ``theta`` and ``dtheta`` (in the dict
-      order W1, b1, W2, ...), so ``W := W - lr * dW`` for all of them is one multiply into a
-      scratch vector and one in-place subtract (elementwise, so the same numbers as per array);
+      order W1, b1, W2, ...), so ``W := W - lr * dW`` for all of them is one multiply and one
+      in-place subtract (elementwise, so the same numbers as per array). Without callbacks
+      nobody else reads the gradients, so ``lr * dW`` is written over ``dtheta`` itself (the next
+      step overwrites it): on a large network the update is a pass over memory, and a scratch
+      vector would make it a third longer (and cost its size). With callbacks, a scratch vector
+      keeps the gradients they were handed intact;
     - ``Z_l``, ``g(Z_l)``, the dropped-out ``A_l``, ``dZ_l``, the ReLU masks ``1[Z_l > 0]`` and the
       dropout masks live in per-layer buffers sized for the largest batch; a smaller last batch uses
       the leading part of the same memory, reshaped (so every view stays C-contiguous and BLAS
@@ -175,8 +181,9 @@ class _FusedStep:
     """
 
     def __init__(self, params, X, Y, *, batch_capacity, l2, keep_prob, activation, output, learning_rate,
-                 defer_cost=False):
+                 callbacks=False):
         self.X, self.Y, self.l2, self.output = X, Y, l2, output
+        self.private_grads = not callbacks  # no one but this step reads grads and the cache
         self.activation = activation
         self.keep_prob = keep_prob
         self.dtype = dtype = X.dtype
@@ -196,7 +203,7 @@ class _FusedStep:
         self._allocate()
         # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
         m = X.shape[1]
-        block = min(64, 2**16 // m) if defer_cost and output == "sigmoid" and batch_capacity >= m else 0
+        block = min(64, 2**16 // m) if not callbacks and output == "sigmoid" and batch_capacity >= m else 0
         self.defer_block = block if block > 1 else 0
         if self.defer_block:
             self._zl, self._c1, self._c2 = (np.empty((self.defer_block, 1, m), dtype) for _ in range(3))
@@ -214,7 +221,8 @@ class _FusedStep:
         self._keys, self._offsets, self._total = keys, offsets, total
         self.Ws = [self.params[f"W{l}"] for l in range(1, self.L + 1)]
         self.bs = [self.params[f"b{l}"] for l in range(1, self.L + 1)]
-        self.scratch = np.empty(total, dtype=self.dtype)  # lr * dtheta, then subtracted
+        # lr * dtheta goes over dtheta itself, or into a scratch vector when callbacks see the gradients
+        self.scratch = None if self.private_grads else np.empty(total, dtype=self.dtype)
         self.l2_scratch = [np.empty_like(W) for W in self.Ws] if self.l2 else None
 
     def _allocate(self):
@@ -274,6 +282,8 @@ class _FusedStep:
                 Xb = self.X[:, idx]
             Yb = self.Y[:, idx]  # (n_L, b), small: the same fancy-indexed array as the plain step
         m = Yb.shape[1]
+        # the L2 term of this batch's cost, from the weights before the step (the loop adds it)
+        self.penalty = l2_penalty(self.params, self.l2, m) if self.l2 else 0.0
         zero, Zs, Gs = self.zero, v["Z"], v["G"]
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         A, As, masks = Xb, [Xb], []
@@ -354,8 +364,9 @@ class _FusedStep:
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
-        np.multiply(self.lr, self.dtheta, out=self.scratch)
-        np.subtract(self.theta, self.scratch, out=self.theta)
+        scaled = self.dtheta if self.scratch is None else self.scratch
+        np.multiply(self.lr, self.dtheta, out=scaled)
+        np.subtract(self.theta, scaled, out=self.theta)
 
     def last_cache(self) -> Cache:
         """The ``network.Cache`` of the last batch, built on demand from views of the buffers."""
@@ -485,7 +496,7 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
         fused = False
     if fused:
         step = _FusedStep(params, X, Y, batch_capacity=m if full_batch else batch_size, keep_prob=keep,
-                          defer_cost=not callbacks, **settings)
+                          callbacks=bool(callbacks), **settings)
     else:
         step = _PlainStep({k: v.copy() for k, v in params.items()}, X, Y, keep_prob=keep_prob, **settings)
     params = step.params
@@ -497,7 +508,7 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
         for idx in _batches(m, batch_size, rng):
             ce = step(idx, rng)
             mb = m if idx is None else len(idx)
-            penalty = l2_penalty(params, l2, mb) if l2 else 0.0  # (l2_penalty is 0.0 for l2=0); before the step
+            penalty = step.penalty  # l2_penalty(params, l2, mb), taken before the update
             step.update()
             if ce is None:  # deferred (full batch only): see _FusedStep
                 pending.append((iteration, penalty))
