@@ -199,6 +199,7 @@ class _FusedStep:
         # rows of X are contiguous when X is the transpose of a C-ordered (m, n_x) array (what the
         # estimator passes): a minibatch is then a row gather, the fastest copy there is.
         self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
+        self.dot_X = _blas_product(X)
         self._params_from(params)
         self._allocate()
         # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
@@ -262,6 +263,7 @@ class _FusedStep:
                 return None if buf is None else buf[:buf.size // self.capacity * b].reshape(-1, b)
 
             views = {name: [shaped(buf) for buf in bufs] for name, bufs in self._flat.items()}
+            views["m"] = self.dtype.type(b)  # the batch size, as the divisor in dZ_L = (A_L - Y) / m
             # Fortran order (n_x, b): the layout X[:, idx] has, so BLAS gets the same call.
             views["Xb"] = None if self._Xb is None else self._Xb[:self.dims[0] * b].reshape(b, self.dims[0]).T
             self._views[b] = views
@@ -288,7 +290,7 @@ class _FusedStep:
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         A, As, masks = Xb, [Xb], []
         dot = np.dot
-        dot_X = _blas_product(Xb)  # for the products with the data
+        dot_X = self.dot_X if idx is None else _blas_product(Xb)  # for the products with the data
         for l in range(L - 1):  # hidden layers l + 1 = 1 .. L-1
             Z, G = Zs[l], Gs[l]
             (dot if l else dot_X)(Ws[l], A, out=Z)
@@ -327,7 +329,7 @@ class _FusedStep:
         dZs = v["dZ"]
         dZ = dZs[L - 1]
         np.subtract(A, Yb, out=dZ)
-        np.divide(dZ, self.dtype.type(m), out=dZ)
+        np.divide(dZ, v["m"], out=dZ)
         for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
             W, dW = Ws[l], self.dWs[l]
             (dot if l else dot_X)(dZ, As[l].T, out=dW)  # (n_l, n_{l-1})
