@@ -188,6 +188,19 @@ def test_diagnose_a_saved_model_includes_bias_variance(cli):
     assert kinds & {"high_bias", "high_variance", "fit_ok"}
 
 
+
+def test_diagnose_target_error_moves_the_bias_baseline(cli):
+    """A train error equal to the target error is no avoidable bias; against 0 it is."""
+    assert cli("train", *FAST_TRAIN, "--model", "net", "--quiet").exit_code == 0
+    # 50 iterations on circles leave the train error far above 0: high bias against a target of 0
+    biased = {f["kind"] for f in _json(cli("diagnose", "--model", "net", "--json"))["findings"]}
+    assert "high_bias" in biased
+    lenient = _json(cli("diagnose", "--model", "net", "--target-error", "0.5", "--json"))
+    assert lenient["source"]["target_error"] == 0.5
+    assert "high_bias" not in {f["kind"] for f in lenient["findings"]}
+    bad = cli("diagnose", "--model", "net", "--target-error", "1.5")
+    assert bad.exit_code == 2 and "--target-error" in bad.output
+
 def test_demo_quick_writes_the_report(cli, tmp_path):
     result = cli("demo", "--quick", "--out", "rep", "--jobs", "1", "--json")
     assert result.exit_code == 0, result.stderr

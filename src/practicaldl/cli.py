@@ -464,6 +464,9 @@ def diagnose(model: Optional[Path] = typer.Option(None, "--model", "-m", help="A
              init: str = typer.Option("he", "--init"),
              init_scale: float = typer.Option(1.0, "--init-scale"),
              seed: int = typer.Option(0, "--seed"),
+             target_error: float = typer.Option(0.0, "--target-error", min=0.0, max=1.0,
+                                                help="Human-level (or Bayes) error the model is measured against "
+                                                     "for avoidable bias, e.g. 0.15 for data with 15% label noise."),
              json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Diagnose a network: symmetry, dead units, saturation, vanishing / exploding signals, bias / variance.
 
@@ -477,6 +480,8 @@ def diagnose(model: Optional[Path] = typer.Option(None, "--model", "-m", help="A
       practicaldl diagnose --init random --init-scale 10 --json
 
       practicaldl diagnose --model he --dataset circles
+
+      practicaldl diagnose --model overfit --dataset noisy --target-error 0.15
     """
     o = Output(json_out, quiet)
     with _Guard():
@@ -491,8 +496,8 @@ def diagnose(model: Optional[Path] = typer.Option(None, "--model", "-m", help="A
                 raise UsageProblem(f"invalid value for --dataset: the model expects {clf.n_features_in_} features, "
                                    f"{data.name} has {data.X_train.shape[1]}")
             report = run_diagnose(clf, data.X_train, data.y_train, train_score=float(clf.score(data.X_train, data.y_train)),
-                                  test_score=float(clf.score(data.X_test, data.y_test)))
-            source = {"model": str(model), "dataset": data.name}
+                                  test_score=float(clf.score(data.X_test, data.y_test)), target_error=target_error)
+            source = {"model": str(model), "dataset": data.name, "target_error": target_error}
         else:
             from .estimator import NeuralNetClassifier
 

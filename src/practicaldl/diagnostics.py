@@ -191,7 +191,7 @@ class DiagnosticReport:
         table.add_column("kind")
         table.add_column("layer", justify="right")
         table.add_column("value vs threshold", justify="right")
-        table.add_column("what it means, and what to try", overflow="fold", ratio=1, min_width=30)
+        table.add_column("what it means, and what to try", overflow="fold", ratio=1, min_width=16)
         style = {"error": "bold red", "warning": "yellow", "info": "cyan"}
         for f in sorted(self.findings, key=lambda f: -SEVERITIES.index(f.severity)):
             op = ">=" if f.kind == "symmetry" else ("<" if f.value < f.threshold else ">")
