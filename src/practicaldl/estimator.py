@@ -69,6 +69,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     monitor_every : int, default 0
         Every that many iterations record per-layer gradient norms, update-to-weight ratios and
         dead-unit fractions (``diagnostics.TrainingMonitor``) in ``training_diagnostics_``; 0: off.
+    blas_threads : int or None, default None
+        Threads for the BLAS library during fit (None: its default, usually one per core). Results
+        are bit-for-bit reproducible for a given seed, dtype and thread count.
 
     Attributes
     ----------
@@ -83,7 +86,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes=(10, 5), *, activation="relu", init="he", init_scale=1.0,
                  learning_rate=0.01, max_iter=15000, batch_size=None, l2=0.0, keep_prob=1.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=100, tol=1e-6,
-                 random_state=None, verbose=False, monitor_every=0):
+                 random_state=None, verbose=False, monitor_every=0, blas_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.init = init
@@ -100,6 +103,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.monitor_every = monitor_every
+        self.blas_threads = blas_threads
 
     # -- validation -------------------------------------------------------------------------
     def _check_params(self):
@@ -164,7 +168,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         params, history = train(params, XT, Y, learning_rate=self.learning_rate, max_iter=self.max_iter, rng=rng,
                                 batch_size=self.batch_size, l2=self.l2, keep_prob=keep_prob,
                                 activation=self.activation, output=output, validation=validation,
-                                n_iter_no_change=self.n_iter_no_change, tol=self.tol, callbacks=callbacks)
+                                n_iter_no_change=self.n_iter_no_change, tol=self.tol, callbacks=callbacks,
+                                blas_threads=self.blas_threads)
         self.classes_ = classes
         self.output_ = output
         self.parameters_ = params

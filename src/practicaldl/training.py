@@ -5,8 +5,9 @@ single full-batch gradient step (the course's loop), otherwise one step per shuf
 The cost recorded for an iteration is the cost *before* its update (the course prints the same),
 averaged over the minibatches weighted by their size.
 
-Numerical trouble stops training: a non-finite cost or parameters raise ``NumericalError`` with
-what to try, instead of returning a network full of NaN.
+Numerical trouble stops training: a non-finite cost, a cost that explodes (above
+``DIVERGENCE_FACTOR`` times the first cost + 1) or non-finite parameters raise ``NumericalError``
+with what to try, instead of returning a network full of NaN.
 
 Speed (see ``benchmarks/``). The step is computed by ``_FusedStep``: the same equations, in the
 same floating-point order, as ``forward_propagation`` / ``compute_cost`` /
@@ -427,23 +428,31 @@ def _fusable(params: dict, X: np.ndarray, Y: np.ndarray) -> bool:
     return Y.shape[0] == n_prev and Y.shape[1] == X.shape[1]
 
 
+#: Training is declared divergent when an iteration's cost exceeds this many times (first cost + 1).
+DIVERGENCE_FACTOR = 10.0
+
+
 def _record(history: History, iteration: int, total: float, cross_entropy: float, learning_rate: float):
-    """Append one iteration's costs; a non-finite cost stops training with NumericalError."""
+    """Append one iteration's costs; a non-finite or exploding cost stops training with NumericalError.
+
+    Exploding: ``total > DIVERGENCE_FACTOR * (cost_1 + 1)``. Gradient descent with a workable
+    learning rate never climbs that far above its starting cost; overshooting steps do within a
+    few iterations, long before the cost overflows.
+    """
     if not math.isfinite(total):  # total is a Python float: the same test as np.isfinite, cheaper
         raise _numerical_error(f"the cost became {total}", iteration, learning_rate)
+    if history.cost and total > DIVERGENCE_FACTOR * (history.cost[0] + 1.0):
+        raise _numerical_error(f"the cost rose to {total:.4g} from {history.cost[0]:.4g} at iteration 1",
+                               iteration, learning_rate)
     history.cost.append(total)
     history.cross_entropy.append(cross_entropy)
     history.n_iter = iteration
 
 
-def _record_deferred(history: History, pending: list, step, m: int, learning_rate: float):
-    """Record the deferred full-batch iterations, with the arithmetic of the per-batch loop."""
+def _record_deferred(history: History, pending: list, step, learning_rate: float):
+    """Record the deferred full-batch iterations (one batch: its weight is 1, so total = ce + penalty)."""
     for (iteration, penalty), ce in zip(pending, step.flush_costs(), strict=True):
-        weight = m / m
-        total = cross_entropy = 0.0
-        cross_entropy += weight * ce
-        total += weight * (ce + penalty)
-        _record(history, iteration, total, cross_entropy, learning_rate)
+        _record(history, iteration, ce + penalty, ce, learning_rate)
     pending.clear()
 
 
@@ -471,12 +480,14 @@ def train(params: dict, X: np.ndarray, Y: np.ndarray, *, learning_rate: float, m
     fused step gives the same bits, faster; see the module docstring).
     """
     blas_threads = _check_blas_threads(blas_threads)
+    # Overflow on the way to a divergence is reported once, as NumericalError, not as warnings.
     if blas_threads is None:
-        return _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob, activation, output,
-                      validation, n_iter_no_change, tol, tuple(callbacks), fused)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob, activation, output,
+                          validation, n_iter_no_change, tol, tuple(callbacks), fused)
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with threadpool_limits(limits=blas_threads, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         return _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob, activation, output,
                       validation, n_iter_no_change, tol, tuple(callbacks), fused)
 
@@ -520,7 +531,7 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
             total += weight * (ce + penalty)
         if pending:
             if len(pending) == step.defer_block:
-                _record_deferred(history, pending, step, m, learning_rate)
+                _record_deferred(history, pending, step, learning_rate)
         else:
             _record(history, iteration, total, cross_entropy, learning_rate)
         stop = False
@@ -554,7 +565,7 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
     else:
         history.stop_reason = f"max_iter={max_iter} iterations done"
     if pending:
-        _record_deferred(history, pending, step, m, learning_rate)
+        _record_deferred(history, pending, step, learning_rate)
     step = None  # free the step's gradient and work buffers before copying the parameters out
     if best_params is not None:
         params = best_params
