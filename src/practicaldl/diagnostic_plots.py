@@ -8,37 +8,30 @@ the probe batch: the picture of the course's lecture, where activations collapse
 ratio and dead fraction per layer against the iteration.
 
 Both use matplotlib's Agg canvas (no display, no pyplot global state) and write the PNG
-atomically: a temporary file in the target folder, then ``os.replace``.
+atomically (``persistence.atomic_write_bytes``).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .persistence import atomic_write_bytes
+
 
 def _write_png(fig: Figure, path) -> Path:
-    """Save ``fig`` to ``path`` via a temporary file and ``os.replace`` (never a half-written PNG)."""
+    """Save ``fig`` to ``path`` atomically (``persistence.atomic_write_bytes``: never a half-written PNG)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _as_configs(reports) -> list:
