@@ -5,6 +5,7 @@ Run (from the repository root)::
     python benchmarks/bench_training.py            # the full run (about 10 minutes on 2 cores)
     python benchmarks/bench_training.py --quick    # smaller sizes and fewer rounds (about 1 minute)
     python benchmarks/bench_training.py --only small,large --rounds 5 --json out.json
+    python benchmarks/bench_training.py --native-blas  # OpenBLAS's own kernel choice (see below)
 
 Prints one table per workload and writes every measurement as JSON (``--json``, default
 ``benchmarks/results/bench_training.json``). Workloads:
@@ -25,6 +26,16 @@ process, for several rounds; each table gives the median time of every variant a
 the per-round ratios practicaldl / baseline (paired, so that a slow period hits both). PyTorch is an
 optional extra (``pip install practicaldl[bench]``): its rows are skipped when it is not
 installed. BLAS and PyTorch keep their default thread counts (one per core).
+
+BLAS kernel: OpenBLAS picks its kernels for the CPU it finds, unless ``OPENBLAS_CORETYPE`` names
+one (and ``OPENBLAS_L2_SIZE`` overrides the cache size it tunes blocks for). Some machines set
+these for old OpenBLAS builds; on a current NumPy they can force slower (e.g. AVX2 "Haswell")
+kernels while PyTorch uses AVX-512. ``--native-blas`` runs the whole benchmark again in a child
+process whose environment lacks both variables (removed together, in that child only: this
+process, the tests and CI keep theirs), so OpenBLAS chooses for itself. Every run records the
+OpenBLAS ``architecture`` that threadpoolctl reports, and the two variables as the process saw
+them, in the JSON and in the header line. Different kernels sum in a different order: results
+are then reproducible among runs of the same kernel, not bit-identical across kernels.
 """
 
 from __future__ import annotations
@@ -62,6 +73,7 @@ def load_torch(wanted: bool = True):
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_JSON = ROOT / "results" / "bench_training.json"
+NATIVE_JSON = ROOT / "results" / "bench_training_native.json"  # the default with --native-blas
 
 
 # == the course-style NumPy loop (the baseline a student writes) ================================
@@ -431,10 +443,34 @@ def workload_scaling(sizes, rounds: int, batch_size: int = 256) -> dict:
     return results
 
 
+#: OpenBLAS settings that ``--native-blas`` removes (together) from the child's environment.
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def blas_architectures() -> list:
+    """The kernel architecture of every OpenBLAS library loaded in this process (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    return [i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"]
+
+
+def native_blas_rerun(argv: list) -> int:
+    """Run this benchmark again, in a child process without ``BLAS_OVERRIDES`` in its environment.
+
+    Only the child's environment changes (a copy of ours, minus those variables); the child's
+    own children (the memory measurements) inherit it. Returns the child's exit status.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+    args = [a for a in argv if a != "--native-blas"] + ["--native-blas-child"]
+    return subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], env=env).returncode
+
+
 def environment() -> dict:
     from threadpoolctl import threadpool_info
 
-    env = {"python": platform.python_version(), "numpy": np.__version__, "practicaldl": pdl.__version__,
+    env = {"openblas_architecture": blas_architectures(),
+           "blas_env": {k: os.environ.get(k) for k in BLAS_OVERRIDES},
+           "python": platform.python_version(), "numpy": np.__version__, "practicaldl": pdl.__version__,
            "machine": platform.machine(), "cpu_count": os.cpu_count(), "loadavg_at_start": os.getloadavg(),
            "blas": [{k: i.get(k) for k in ("internal_api", "num_threads", "version", "architecture")}
                     for i in threadpool_info()]}
@@ -458,8 +494,16 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per workload (default 5 small, 3 large)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
+    parser.add_argument("--native-blas", action="store_true",
+                        help="rerun in a child process without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, so that "
+                             "OpenBLAS picks the kernel for this CPU (this process's environment is unchanged)")
+    parser.add_argument("--native-blas-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", nargs=3, metavar=("VARIANT", "DTYPE", "M"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.native_blas:
+        return native_blas_rerun(sys.argv[1:] if argv is None else list(argv))
+    if args.native_blas_child and args.json == DEFAULT_JSON:
+        args.json = NATIVE_JSON  # keep the run with the environment's kernel beside it
     if args.memory_child:
         variant, dtype, m = args.memory_child
         print(json.dumps(memory_child(variant, dtype, int(m))))
@@ -472,10 +516,14 @@ def main(argv=None) -> int:
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds must be a positive integer, got {args.rounds}")
     q = args.quick
-    record = {"quick": q, "environment": environment(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record = {"quick": q, "native_blas": args.native_blas_child, "environment": environment(),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    blas_env = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_OVERRIDES)
     print(f"practicaldl {pdl.__version__}, numpy {np.__version__}, "
           f"{'PyTorch ' + torch.__version__ if torch is not None else 'no PyTorch (its rows are skipped)'}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"OpenBLAS kernel: {', '.join(map(str, blas_architectures())) or 'no OpenBLAS'} ({blas_env}"
+          f"{'; --native-blas' if args.native_blas_child else ''})")
     t0 = time.perf_counter()
     if "small" in wanted:
         record["small"] = workload_small(2000 if q else 15000, args.rounds or (3 if q else 5))

@@ -362,8 +362,13 @@ class _FusedStep:
         n, m = self._pending, self.X.shape[1]
         c1 = _binary_cross_entropy_terms(self._zl[:n], self.Y, self._c1[:n], self._c2[:n])  # (n, 1, m)
         self._pending = 0
-        # each (1, m) row summed by the very call losses.binary_cross_entropy makes
-        return [float(np.add.reduce(c1[k], axis=None, dtype=np.float64) / m) for k in range(n)]
+        # losses.binary_cross_entropy sums each (1, m) row with np.sum(..., dtype=float64) (pairwise
+        # summation along the row). Reducing axes (1, 2) of the C-contiguous block runs that same
+        # inner loop once per row (the row is the innermost, contiguous axis), in one call instead of
+        # n; then the division by m and the conversion to Python floats are elementwise (IEEE, same
+        # numbers). Checked equal to the per-row sums for float32 and float64, m = 1 .. 32768.
+        sums = np.add.reduce(c1, axis=(1, 2), dtype=np.float64)  # (n,)
+        return (sums / m).tolist()
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
@@ -516,9 +521,10 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
     history = History()
     pending = []  # (iteration, L2 penalty) of iterations whose cross-entropy the step computes later
     best_cost, best_params, since_best = np.inf, None, 0
+    full = (None,)  # the full batch's "index" list, built once (not by _batches every iteration)
     for iteration in range(1, max_iter + 1):
         total = cross_entropy = 0.0
-        for idx in _batches(m, batch_size, rng):
+        for idx in full if full_batch else _batches(m, batch_size, rng):
             ce = step(idx, rng)
             mb = m if idx is None else len(idx)
             penalty = step.penalty  # l2_penalty(params, l2, mb), taken before the update
