@@ -186,6 +186,7 @@ class _FusedStep:
         self.X, self.Y, self.l2, self.output = X, Y, l2, output
         self.private_grads = not callbacks  # no one but this step reads grads and the cache
         self.activation = activation
+        self.relu = activation == "relu"  # tested per layer in the step: a bool, not a string compare
         self.keep_prob = keep_prob
         self.dtype = dtype = X.dtype
         self.L = L = len(params) // 2
@@ -201,6 +202,7 @@ class _FusedStep:
         # estimator passes): a minibatch is then a row gather, the fastest copy there is.
         self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
         self.dot_X = _blas_product(X)
+        self.XT = X.T  # for dW_1 = dZ_1 X^T with the full batch (one view, not one per step)
         self._params_from(params)
         self._allocate()
         # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
@@ -209,6 +211,7 @@ class _FusedStep:
         self.defer_block = block if block > 1 else 0
         if self.defer_block:
             self._zl, self._c1, self._c2 = (np.empty((self.defer_block, 1, m), dtype) for _ in range(3))
+            self._zl_slots = list(self._zl)  # the (1, m) slot views, made once (indexing makes a view)
         self._pending = 0
 
     def _params_from(self, params):
@@ -223,6 +226,9 @@ class _FusedStep:
         self._keys, self._offsets, self._total = keys, offsets, total
         self.Ws = [self.params[f"W{l}"] for l in range(1, self.L + 1)]
         self.bs = [self.params[f"b{l}"] for l in range(1, self.L + 1)]
+        # W_l^T for dA_{l-1} = W_l^T dZ_l: views of theta (updated in place), so made once, not per
+        # step (a .T is a new view object each time; np.dot gets the same array either way)
+        self.WTs = [W.T for W in self.Ws]
         # lr * dtheta goes over dtheta itself, or into a scratch vector when callbacks see the gradients
         self.scratch = None if self.private_grads else np.empty(total, dtype=self.dtype)
         self.l2_scratch = [np.empty_like(W) for W in self.Ws] if self.l2 else None
@@ -267,6 +273,9 @@ class _FusedStep:
             views["m"] = self.dtype.type(b)  # the batch size, as the divisor in dZ_L = (A_L - Y) / m
             # Fortran order (n_x, b): the layout X[:, idx] has, so BLAS gets the same call.
             views["Xb"] = None if self._Xb is None else self._Xb[:self.dims[0] * b].reshape(b, self.dims[0]).T
+            # A_l^T of the hidden layers for dW_{l+1} = dZ_{l+1} A_l^T (A_l is the dropout buffer when
+            # keep_prob_l < 1, else g(Z_l)), made once per batch size rather than per step
+            views["AT"] = [(G if A is None else A).T for G, A in zip(views["G"], views["A"])]
             self._views[b] = views
         return views
 
@@ -274,8 +283,8 @@ class _FusedStep:
         """Forward, cost and backward on the examples ``idx`` (None: all); return the cross-entropy."""
         L, Ws, bs, keep, scale = self.L, self.Ws, self.bs, self.keep_prob, self.scale
         if idx is None:
-            Xb, Yb = self.X, self.Y
-            v = self._views_for(Xb.shape[1])
+            Xb, Yb, XbT = self.X, self.Y, self.XT
+            v = self._views.get(Xb.shape[1]) or self._views_for(Xb.shape[1])
         else:
             v = self._views_for(len(idx))
             if self.X_rows is not None:
@@ -284,6 +293,7 @@ class _FusedStep:
             else:
                 Xb = self.X[:, idx]
             Yb = self.Y[:, idx]  # (n_L, b), small: the same fancy-indexed array as the plain step
+            XbT = Xb.T
         m = Yb.shape[1]
         # the L2 term of this batch's cost, from the weights before the step (the loop adds it)
         self.penalty = l2_penalty(self.params, self.l2, m) if self.l2 else 0.0
@@ -296,7 +306,7 @@ class _FusedStep:
             Z, G = Zs[l], Gs[l]
             (dot if l else dot_X)(Ws[l], A, out=Z)
             np.add(Z, bs[l], out=Z)  # (n_l, m)
-            if self.activation == "relu":
+            if self.relu:
                 np.maximum(Z, v["zeros"][l], out=G)
             elif self.activation == "sigmoid":
                 expit(Z, out=G)
@@ -310,7 +320,7 @@ class _FusedStep:
                 mask, A = None, G
             masks.append(mask)
             As.append(A)
-        ZL = self._zl[self._pending] if self.defer_block else Zs[L - 1]  # (n_L, m)
+        ZL = self._zl_slots[self._pending] if self.defer_block else Zs[L - 1]  # (n_L, m)
         (dot if L > 1 else dot_X)(Ws[L - 1], A, out=ZL)
         np.add(ZL, bs[L - 1], out=ZL)
         if self.output == "sigmoid":
@@ -331,19 +341,20 @@ class _FusedStep:
         dZ = dZs[L - 1]
         np.subtract(A, Yb, out=dZ)
         np.divide(dZ, v["m"], out=dZ)
+        dWs, dbs, WTs, ATs = self.dWs, self.dbs, self.WTs, v["AT"]
         for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
-            W, dW = Ws[l], self.dWs[l]
-            (dot if l else dot_X)(dZ, As[l].T, out=dW)  # (n_l, n_{l-1})
+            dW = dWs[l]
+            (dot if l else dot_X)(dZ, ATs[l - 1] if l else XbT, out=dW)  # dZ A_{l}^T: (n_l, n_{l-1})
             if self.l2:  # regularization.l2_gradient: (l2 / m) * W, then added
-                np.add(dW, np.multiply(self.l2 / m, W, out=self.l2_scratch[l]), out=dW)
-            np.add.reduce(dZ, axis=1, keepdims=True, out=self.dbs[l])  # np.sum(dZ, axis=1): (n_l, 1)
+                np.add(dW, np.multiply(self.l2 / m, Ws[l], out=self.l2_scratch[l]), out=dW)
+            np.add.reduce(dZ, axis=1, keepdims=True, out=dbs[l])  # np.sum(dZ, axis=1): (n_l, 1)
             if l:  # dA_{l-1} = W_l^T dZ_l (* D / p), then dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})
                 dA = dZs[l - 1]
-                dot(W.T, dZ, out=dA)
+                dot(WTs[l], dZ, out=dA)
                 if masks[l - 1] is not None:
                     np.multiply(dA, masks[l - 1], out=dA)
                     np.multiply(dA, scale[l - 1], out=dA)
-                if self.activation == "relu":  # dA * 1[Z > 0]
+                if self.relu:  # dA * 1[Z > 0]
                     np.multiply(dA, np.greater(Zs[l - 1], zero, out=v["pos"][l - 1]), out=dA)
                 else:
                     G, t = Gs[l - 1], v["tmp"][l - 1]
