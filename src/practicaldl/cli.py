@@ -310,7 +310,7 @@ def _short(v):
 
 # -- compare ---------------------------------------------------------------------------------------
 @app.command()
-def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="A study in a TOML file (Python 3.11+)."),
+def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="A study in a TOML file."),
             dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=DATASET_HELP),
             hidden: Optional[str] = typer.Option(None, "--hidden", help="Hidden layer sizes, comma-separated (10,5)."),
             activation: Optional[str] = typer.Option(None, "--activation"),

@@ -27,6 +27,7 @@ import itertools
 import math
 import numbers
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -234,12 +235,13 @@ class StudyConfig:
     def from_toml(cls, path) -> "StudyConfig":
         """Read a TOML file: settings at the top level or under ``[study]``.
 
-        Needs Python 3.11+ (``tomllib``); on 3.10 this raises a clear error (no new dependency).
+        Python 3.11+ reads it with the standard library's ``tomllib``; 3.10 with ``tomli``, the
+        same parser released on its own (a dependency on 3.10 only).
         """
-        try:
+        if sys.version_info >= (3, 11):
             import tomllib
-        except ModuleNotFoundError as exc:  # pragma: no cover - Python 3.10
-            raise RuntimeError("reading a study from TOML needs Python 3.11+ (tomllib)") from exc
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"config file {str(path)!r} does not exist")
