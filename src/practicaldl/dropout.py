@@ -11,7 +11,7 @@ nothing (the generator is not advanced). Masks are boolean so that float32 activ
 float32.
 
 The mask is drawn with ``rng.random(shape)``, the same stream as the course's
-``np.random.rand(*A.shape)`` for a ``np.random.RandomState``.
+``rand(*A.shape)`` (the legacy global generator) for a ``np.random.RandomState``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Every name also has a ``*_uniform`` form with the same variance: ``U(-a, a)`` ha
 any scheme (for ``random`` it *is* the standard deviation). Biases always start at zero.
 
 Normal draws call ``rng.standard_normal((n_l, n_{l-1}))`` layer by layer, so a legacy
-``np.random.RandomState(3)`` reproduces the course's ``np.random.seed(3); randn(...)`` exactly.
+``np.random.RandomState(3)`` reproduces the course's draws (global seed 3, then ``randn`` layer by layer) exactly.
 A custom scheme is any callable ``init(shape, rng) -> array of that shape``.
 """
 

@@ -2,8 +2,8 @@
 
 ``random_state`` may be None, an int, a ``np.random.RandomState`` or a ``np.random.Generator``,
 as scikit-learn accepts. An int becomes a legacy ``RandomState(seed)`` so that
-``random_state=3`` reproduces the course's ``np.random.seed(3)`` draws exactly. Every draw of a
-training run uses the one generator, in this order:
+``random_state=3`` reproduces exactly the course's draws after it seeds the global generator
+with 3. Every draw of a training run uses the one generator, in this order:
 
 1. initialization: W_1, W_2, ..., W_L (``standard_normal`` or ``uniform``);
 2. the early-stopping validation split, when there is one (a permutation);
