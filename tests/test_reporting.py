@@ -108,6 +108,20 @@ def test_study_table_formats_mean_and_std_over_seeds(doc):
     assert row[table["columns"].index("seeds")] == "2"
 
 
+
+def test_bias_column_is_judged_against_the_study_target_error(doc):
+    """A 60-iteration zeros net (train accuracy 0.5) has high avoidable bias against a target of 0,
+    none against a target error of 0.5; the column reads the study's target_error."""
+    section = doc["sections"][0]
+    col = study_table(section)["columns"].index("bias / variance")
+    zeros = next(r for r in study_table(section)["rows"] if r[0] == "zeros")
+    assert "high_bias" in zeros[col]
+    lenient = {**section, "config": {**section["config"], "target_error": 0.5}}
+    zeros = next(r for r in study_table(lenient)["rows"] if r[0] == "zeros")
+    assert "high_bias" not in zeros[col]
+    with pytest.raises(ValueError, match=r"target_error must be a number in \[0, 1\), got 1.5"):
+        StudyConfig(name="x", target_error=1.5)
+
 def test_gradcheck_tables_and_the_planted_bug_flag(doc):
     overview, detail = tables(doc)[1:]
     assert [row[0] for row in overview["rows"]] == ["correct", "bug in dW2"]

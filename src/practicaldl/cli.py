@@ -323,6 +323,9 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
             max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Iterations (default 1000)."),
             batch_size: Optional[int] = typer.Option(None, "--batch-size"),
             name: Optional[str] = typer.Option(None, "--name", help="The study's name (figure file names)."),
+            target_error: Optional[float] = typer.Option(None, "--target-error",
+                                                         help="Human-level (or Bayes) error for the bias / variance "
+                                                              "column (default 0)."),
             jobs: int = typer.Option(1, "--jobs", "-j", help="Processes (-1: all cores); results are the same."),
             out: Path = typer.Option(Path("practicaldl-compare"), "--out", "-o", help="Report folder."),
             json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
@@ -335,7 +338,7 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 
       practicaldl compare --dataset circles --init zeros --init he --max-iter 2000 --seed 1 --seed 2
 
-      practicaldl compare --dataset noisy --hidden 20,3 --init lecun --lr 0.3 --l2 0 --l2 0.7 --keep-prob 1 --keep-prob 0.86
+      practicaldl compare --dataset noisy --hidden 20,3 --init lecun --lr 0.3 --l2 0 --l2 0.7 --keep-prob 1 --keep-prob 0.86 --target-error 0.15
 
       practicaldl compare --config study.toml --jobs 2 --out report
     """
@@ -348,7 +351,7 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
         flags = {"dataset": dataset, "hidden_layer_sizes": parse_hidden(hidden) if hidden else None,
                  "activation": activation, "init": init, "init_scale": init_scale, "l2": l2, "keep_prob": keep_prob,
                  "learning_rate": learning_rate, "seeds": seed, "max_iter": max_iter, "batch_size": batch_size,
-                 "name": name}
+                 "name": name, "target_error": target_error}
         given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items() if v not in (None, [], ())}
         if config is not None:
             if not config.is_file():

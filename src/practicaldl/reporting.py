@@ -109,14 +109,14 @@ def _pm(mean, std, digits=3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _fit_diagnosis(row: dict) -> Optional[str]:
+def _fit_diagnosis(row: dict, target_error: float) -> Optional[str]:
     try:
         from .diagnostics import diagnose_fit
     except ImportError:
         return None
     if row["train_accuracy_mean"] is None:
         return "-"
-    findings = diagnose_fit(row["train_accuracy_mean"], row["test_accuracy_mean"])
+    findings = diagnose_fit(row["train_accuracy_mean"], row["test_accuracy_mean"], target_error)
     return ", ".join(f"{f.kind} ({f.severity})" for f in findings)
 
 
@@ -125,7 +125,8 @@ def study_table(section: dict) -> dict:
     rows_data = section.get("aggregate") or aggregate(section["records"])
     columns = ["configuration", "seeds", "train accuracy", "test accuracy", "gap (train - test)", "final cost",
                "fit time (s)"]
-    diagnosis = [_fit_diagnosis(r) for r in rows_data]
+    target_error = section["config"].get("target_error", 0.0)
+    diagnosis = [_fit_diagnosis(r, target_error) for r in rows_data]
     with_diagnosis = any(d is not None for d in diagnosis)
     if with_diagnosis:
         columns.append("bias / variance")
