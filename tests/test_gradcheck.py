@@ -417,3 +417,18 @@ def test_exported_from_package():
     for name in ("gradient_check", "check_backprop", "check_classifier_gradients", "dictionary_to_vector",
                  "vector_to_dictionary", "gradients_to_vector", "GradCheckReport", "directional_check"):
         assert hasattr(pdl, name), name
+
+
+def test_a_parameter_whose_every_entry_is_a_kink_is_reported_unchecked():
+    """An example whose hidden layer 1 is entirely dead has Z_2 = b_2 = 0 exactly: every entry of b2
+    sits on a ReLU kink. The report says b2 was not compared, rather than showing a 0 difference."""
+    params = {"W1": np.array([[1.0, 0.5], [0.5, 1.0]]), "b1": np.zeros((2, 1)),
+              "W2": np.array([[1.0, -1.0], [0.5, 0.5]]), "b2": np.zeros((2, 1)),
+              "W3": np.array([[1.0, -2.0]]), "b3": np.zeros((1, 1))}
+    X = np.array([[-1.0, 2.0, 0.3], [-1.0, 1.0, 1.2]])  # column 0: Z_1 < 0, so A_1 = 0 and Z_2 = b_2 = 0
+    Y = np.array([[1.0, 0.0, 1.0]])
+    report = pdl.check_backprop(params, X, Y)
+    assert report.unchecked == ["b2"] and len(report.per_parameter["b2"].kinks) == 2
+    assert "every entry at a kink (not compared): b2" in str(report)
+    assert "all kinks" in str(report) and report.to_dict()["unchecked"] == ["b2"]
+    assert report.passed  # a kink is not a bug

@@ -216,20 +216,27 @@ class GradCheckReport:
         return {"difference": self.difference, "raw_difference": self.raw_difference, "verdict": self.verdict,
                 "passed": self.passed, "threshold": self.threshold, "bug_threshold": BUG_THRESHOLD,
                 "epsilon": self.epsilon, "n_evaluations": self.n_evaluations, "method": self.method,
-                "cost": self.cost, "failing": self.failing, "notes": list(self.notes),
+                "cost": self.cost, "failing": self.failing, "unchecked": self.unchecked, "notes": list(self.notes),
                 "per_parameter": {k: p.to_dict() for k, p in self.per_parameter.items()}}
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
 
+    @property
+    def unchecked(self) -> list:
+        """Parameters every entry of which sits at a kink: nothing of theirs could be compared."""
+        return [name for name, p in self.per_parameter.items() if p.kinks and len(p.kinks) == p.n_entries]
+
     def _rows(self):
+        unchecked = self.unchecked
         for name, p in self.per_parameter.items():
             if p.worst:
                 w = p.worst[0]
                 worst = f"{name}{list(w.index)}: {w.analytic:.6g} vs {w.numerical:.6g}"
             else:
                 worst = "-"
-            yield name, "x".join(map(str, p.shape)), f"{p.difference:.3e}", p.verdict, worst, str(len(p.kinks))
+            difference = "all kinks" if name in unchecked else f"{p.difference:.3e}"
+            yield name, "x".join(map(str, p.shape)), difference, p.verdict, worst, str(len(p.kinks))
 
     def _summary(self) -> str:
         n_kinks = sum(len(p.kinks) for p in self.per_parameter.values())
@@ -237,6 +244,8 @@ class GradCheckReport:
                 f"epsilon {self.epsilon:g}, {self.n_evaluations} evaluations, {self.method})")
         if n_kinks:
             line += f"; {n_kinks} kink(s) left out, difference with them {self.raw_difference:.3e}"
+        if self.unchecked:
+            line += f"; every entry at a kink (not compared): {', '.join(self.unchecked)}"
         if self.failing:
             line += f"; failing: {', '.join(self.failing)}"
         return line

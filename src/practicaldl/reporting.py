@@ -160,8 +160,10 @@ def gradcheck_tables(section: dict) -> list[dict]:
         overview["rows"].append([check["label"], check.get("expected", "pass"), _sci(rep.get("difference")),
                                  str(rep.get("verdict", "")), "yes" if as_expected else "NO",
                                  ", ".join(rep.get("failing") or []) or "-"])
+        unchecked = set(rep.get("unchecked") or ())
         for name, p in _per_parameter(rep).items():
-            detail["rows"].append([check["label"], name, _sci(p.get("difference")), str(p.get("verdict", "")),
+            difference = "all kinks" if name in unchecked else _sci(p.get("difference"))
+            detail["rows"].append([check["label"], name, difference, str(p.get("verdict", "")),
                                    "yes" if p.get("passed") else "no"])
     return [overview, detail]
 
