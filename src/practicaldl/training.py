@@ -458,7 +458,7 @@ def _record(history: History, iteration: int, total: float, cross_entropy: float
     if not math.isfinite(total):  # total is a Python float: the same test as np.isfinite, cheaper
         raise _numerical_error(f"the cost became {total}", iteration, learning_rate)
     if history.cost and total > DIVERGENCE_FACTOR * (history.cost[0] + 1.0):
-        raise _numerical_error(f"the cost rose to {total:.4g} from {history.cost[0]:.4g} at iteration 1",
+        raise _numerical_error(f"the cost rose to {total:.4g} (from {history.cost[0]:.4g} at the start)",
                                iteration, learning_rate)
     history.cost.append(total)
     history.cross_entropy.append(cross_entropy)
