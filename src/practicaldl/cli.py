@@ -196,7 +196,7 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", hel
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .experiments import demo_studies
+        from .experiments import demo_studies, gradcheck_study
         from .reporting import gradcheck_ok, make_results, tables, write_report
 
         _check_out_dir(out)
@@ -205,12 +205,7 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", hel
         studies = demo_studies(quick=quick)
         sections = _run_studies(studies, jobs, out, o)
         notes = _demo_notes(quick)
-        try:
-            from .experiments import gradcheck_study
-
-            sections.append(gradcheck_study())
-        except ImportError:
-            notes.append("Gradient checking was skipped: practicaldl.gradcheck is not available.")
+        sections.append(gradcheck_study())
         doc = make_results(sections, title="practicaldl demo: initialization, regularization, gradient checking",
                            notes=notes)
         written = write_report(doc, out)

@@ -13,25 +13,26 @@ atomically (``persistence.atomic_write_bytes``).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .persistence import atomic_write_bytes
 
 
-def _write_png(fig: Figure, path) -> Path:
-    """Save ``fig`` to ``path`` atomically (``persistence.atomic_write_bytes``: never a half-written PNG)."""
+def _check_png_path(path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png, got {str(path)!r}")
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _write_png(fig: Figure, path: Path) -> Path:
+    """Save ``fig`` to ``path`` atomically (``persistence.atomic_write_bytes``: never a half-written PNG)."""
+    from .reporting import png_bytes
+
+    return atomic_write_bytes(path, png_bytes(fig))
 
 
 def _as_configs(reports) -> list:
@@ -71,7 +72,13 @@ def _flagged_layers(d) -> tuple[set, list]:
 
 
 def plot_activation_histograms(reports, path, *, quantity: str = "a", title: str | None = None) -> Path:
-    """Histograms of each layer's activations, one row per configuration; returns ``path``.
+    """``activation_histograms_figure`` written to the PNG file ``path``; returns ``path``."""
+    path = _check_png_path(path)
+    return _write_png(activation_histograms_figure(reports, quantity=quantity, title=title), path)
+
+
+def activation_histograms_figure(reports, *, quantity: str = "a", title: str | None = None) -> Figure:
+    """Histograms of each layer's activations, one row per configuration.
 
     ``reports``: a ``DiagnosticReport``, its ``to_dict()``, or a mapping label -> either (the
     configurations of a study). ``quantity``: "a" for ``A_l = g(Z_l)``, "z" for ``Z_l``.
@@ -119,7 +126,7 @@ def plot_activation_histograms(reports, path, *, quantity: str = "a", title: str
                 ax.set_ylabel(label, fontsize=8)
     symbol = "A_l = g(Z_l)" if quantity == "a" else "Z_l"
     fig.suptitle(title or f"{symbol} per layer on the probe batch (red: a layer with a warning)", fontsize=10)
-    return _write_png(fig, path)
+    return fig
 
 
 def plot_training_diagnostics(records: list, path, *, title: str | None = None) -> Path:
@@ -127,6 +134,7 @@ def plot_training_diagnostics(records: list, path, *, title: str | None = None) 
 
     ``records`` are ``TrainingMonitor.records`` (or ``NeuralNetClassifier.training_diagnostics_``).
     """
+    path = _check_png_path(path)
     if not records:
         raise ValueError("records must hold at least one TrainingMonitor record, got none")
     iterations = [r["iteration"] for r in records]

@@ -322,13 +322,10 @@ def decision_grid(clf, X_all: np.ndarray, n: int) -> dict:
 
 
 def _diagnostics(clf, data) -> tuple[Optional[dict], Optional[dict]]:
-    """``diagnostics.diagnose`` of the network at initialization and after training (as dicts);
-    ``(None, None)`` when the diagnostics module is not available."""
-    try:
-        from . import diagnostics
-    except ImportError:
-        return None, None
+    """``diagnostics.diagnose`` of the network at initialization and after training (as dicts)."""
     from sklearn.base import clone
+
+    from . import diagnostics
 
     at_init = diagnostics.diagnose(clone(clf), data.X_train, data.y_train).to_dict()
     trained = diagnostics.diagnose(clf, data.X_train, data.y_train).to_dict()

@@ -109,11 +109,9 @@ def _pm(mean, std, digits=3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _fit_diagnosis(row: dict, target_error: float) -> Optional[str]:
-    try:
-        from .diagnostics import diagnose_fit
-    except ImportError:
-        return None
+def _fit_diagnosis(row: dict, target_error: float) -> str:
+    from .diagnostics import diagnose_fit
+
     if row["train_accuracy_mean"] is None:
         return "-"
     findings = diagnose_fit(row["train_accuracy_mean"], row["test_accuracy_mean"], target_error)
@@ -124,20 +122,15 @@ def study_table(section: dict) -> dict:
     """``{"title", "columns", "rows"}``: one row per configuration, metrics as mean ± std over seeds."""
     rows_data = section.get("aggregate") or aggregate(section["records"])
     columns = ["configuration", "seeds", "train accuracy", "test accuracy", "gap (train - test)", "final cost",
-               "fit time (s)"]
+               "fit time (s)", "bias / variance"]
     target_error = section["config"].get("target_error", 0.0)
-    diagnosis = [_fit_diagnosis(r, target_error) for r in rows_data]
-    with_diagnosis = any(d is not None for d in diagnosis)
-    if with_diagnosis:
-        columns.append("bias / variance")
     rows = []
-    for r, d in zip(rows_data, diagnosis):
+    for r in rows_data:
         failed = f" ({r['n_failed']} failed)" if r["n_failed"] else ""
         row = [r["configuration"], f"{r['n_runs']}{failed}", _pm(r["train_accuracy_mean"], r["train_accuracy_std"]),
                _pm(r["test_accuracy_mean"], r["test_accuracy_std"]), _pm(r["gap_mean"], r["gap_std"]),
-               _pm(r["final_cost_mean"], r["final_cost_std"], 4), _pm(r["time_s_mean"], r["time_s_std"], 2)]
-        if with_diagnosis:
-            row.append(d or "-")
+               _pm(r["final_cost_mean"], r["final_cost_std"], 4), _pm(r["time_s_mean"], r["time_s_std"], 2),
+               _fit_diagnosis(r, target_error) or "-"]
         rows.append(row)
     return {"title": _section_title(section), "columns": columns, "rows": rows}
 
@@ -203,7 +196,8 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
+    """The PNG of a matplotlib ``Figure`` (Agg canvas; no timestamp metadata, so the bytes repeat)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -246,7 +240,7 @@ def figure_cost_curves(section: dict) -> bytes:
     ax.grid(True, which="both", alpha=0.3)
     if groups:
         ax.legend()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def figure_accuracy(section: dict) -> bytes:
@@ -266,7 +260,7 @@ def figure_accuracy(section: dict) -> bytes:
     ax.set_ylabel("accuracy")
     ax.set_title(f"{_section_title(section)}: accuracy (mean ± std over seeds)")
     ax.legend(loc="upper center", ncols=2)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def figure_decision_boundaries(section: dict) -> Optional[bytes]:
@@ -304,16 +298,14 @@ def figure_decision_boundaries(section: dict) -> Optional[bytes]:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{_section_title(section)}: decision boundaries (filled: train, hollow: test)", fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def figure_activations(section: dict) -> Optional[bytes]:
-    """Activation histograms per layer at initialization, one row per configuration (needs
-    ``diagnostic_plots`` and records with ``diagnostics_init``); None otherwise."""
-    try:
-        from . import diagnostic_plots
-    except ImportError:
-        return None
+    """Activation histograms per layer at initialization, one row per configuration (from the
+    records' ``diagnostics_init``); None when no record has them."""
+    from .diagnostic_plots import activation_histograms_figure
+
     reports = {}
     for label, recs in _by_configuration(section["records"]).items():
         rec = next((r for r in recs if r.get("diagnostics_init")), None)
@@ -321,17 +313,8 @@ def figure_activations(section: dict) -> Optional[bytes]:
             reports[label] = rec["diagnostics_init"]
     if not reports:
         return None
-    return _activation_png(diagnostic_plots, reports, _section_title(section))
-
-
-def _activation_png(diagnostic_plots, reports: dict, title: str) -> Optional[bytes]:
-    """PNG bytes of ``diagnostic_plots.plot_activation_histograms`` (it writes a file: a temporary one here)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="practicaldl-fig-") as tmp:
-        path = diagnostic_plots.plot_activation_histograms(
-            reports, Path(tmp) / "activations.png", title=f"{title}: activations A_l per layer at initialization")
-        return Path(path).read_bytes()
+    title = f"{_section_title(section)}: activations A_l per layer at initialization"
+    return png_bytes(activation_histograms_figure(reports, title=title))
 
 
 def figure_gradcheck(section: dict) -> bytes:
@@ -356,7 +339,7 @@ def figure_gradcheck(section: dict) -> bytes:
     ax.set_ylabel("||g - g_num|| / (||g|| + ||g_num||)")
     ax.set_title(_section_title(section) + ": per-parameter difference")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def figures(doc: dict) -> dict:
