@@ -59,6 +59,16 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def read_json_file(path: Path, what: str, error: type[Exception]):
+    """The parsed JSON of ``path``; ``error`` (naming ``what`` and the file) when missing or not JSON."""
+    if not path.is_file():
+        raise error(f"{what} file {str(path)!r} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{what} {path.name} is not valid JSON: {exc}") from exc
+
+
 # -- paths and JSON helpers -------------------------------------------------------------------
 def model_paths(path) -> tuple[Path, Path]:
     """``(model.npz, model.json)`` for ``model``, ``model.npz`` or ``model.json``."""
@@ -171,12 +181,7 @@ def _param_keys(L: int) -> list[str]:
 def read_metadata(path) -> dict:
     """The checked ``.json`` metadata of a saved model (the ``.npz`` is not read)."""
     _, json_path = model_paths(path)
-    if not json_path.is_file():
-        raise ModelFileError(f"model metadata file {str(json_path)!r} does not exist")
-    try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"model metadata {json_path.name} is not valid JSON: {exc}") from exc
+    meta = read_json_file(json_path, "model metadata", ModelFileError)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{json_path.name} is not a practicaldl model file (format must be {FORMAT!r})")
     if meta.get("format_version") != FORMAT_VERSION:

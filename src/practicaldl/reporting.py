@@ -38,7 +38,7 @@ from typing import Optional
 import numpy as np
 
 from .experiments import aggregate
-from .persistence import atomic_write_bytes, atomic_write_text
+from .persistence import atomic_write_bytes, atomic_write_text, read_json_file
 
 FORMAT = "practicaldl-results"
 FORMAT_VERSION = 1
@@ -83,13 +83,7 @@ def load_results(path) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
-    if not path.is_file():
-        raise ReportError(f"results file {str(path)!r} does not exist")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path.name} is not valid JSON: {exc}") from exc
-    return check_results(doc)
+    return check_results(read_json_file(path, "results", ReportError))
 
 
 def _section_name(section: dict) -> str:
