@@ -164,6 +164,12 @@ def _table(table: dict):
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout (and nothing else there).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bars, tables or messages; errors still go to stderr.")
 DATASET_HELP = "A built-in dataset (circles, moons, noisy, breast_cancer, digits) or a .csv / .npz / .mat file."
+# the network that gradcheck and diagnose look at: a saved model, or a fresh one from these flags
+MODEL_OPT = typer.Option(None, "--model", "-m", help="A saved model (MODEL.npz + .json).")
+DATASET_OPT = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP)
+FRESH_HIDDEN_OPT = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model).")
+FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation")
+FRESH_INIT_OPT = typer.Option("he", "--init")
 
 
 @app.callback(invoke_without_command=True)
@@ -367,11 +373,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 
 # -- gradcheck -------------------------------------------------------------------------------------
 @app.command()
-def gradcheck(model: Optional[Path] = typer.Option(None, "--model", "-m", help="A saved model (MODEL.npz + .json)."),
-              dataset: str = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP),
-              hidden: str = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model)."),
-              activation: str = typer.Option("relu", "--activation"),
-              init: str = typer.Option("he", "--init"),
+def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+              activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
               l2: float = typer.Option(0.0, "--l2"),
               keep_prob: float = typer.Option(1.0, "--keep-prob", help="Dropout during the check (masks replayed)."),
               seed: int = typer.Option(1, "--seed"),
@@ -455,11 +458,8 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
 
 # -- diagnose --------------------------------------------------------------------------------------
 @app.command()
-def diagnose(model: Optional[Path] = typer.Option(None, "--model", "-m", help="A saved model (MODEL.npz + .json)."),
-             dataset: str = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP),
-             hidden: str = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model)."),
-             activation: str = typer.Option("relu", "--activation"),
-             init: str = typer.Option("he", "--init"),
+def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+             activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
              init_scale: float = typer.Option(1.0, "--init-scale"),
              seed: int = typer.Option(0, "--seed"),
              target_error: float = typer.Option(0.0, "--target-error", min=0.0, max=1.0,
