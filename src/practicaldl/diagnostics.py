@@ -648,25 +648,24 @@ def diagnose_fit(train_accuracy: float, test_accuracy: float, target_error: floa
     train_err, test_err = 1 - train_acc, 1 - test_acc
     bias, variance = train_err - target, test_err - train_err
     errors = f"train error {train_err:.1%}, test error {test_err:.1%}, target error {target:.1%}"
+    checks = (
+        ("high_bias", bias, "avoidable_bias",
+         f"high bias (underfitting): avoidable bias = train error - target error = {bias:.1%} ({errors}); "
+         "the network does not fit even its training data as well as it could",
+         "a bigger network (more units or layers), longer training (more iterations, a better learning rate), "
+         "or less regularization (smaller l2, keep_prob closer to 1)"),
+        ("high_variance", variance, "variance",
+         f"high variance (overfitting): variance = test error - train error = {variance:.1%} ({errors}); "
+         "the network fits the training set much better than new data",
+         "more training data, L2 regularization (l2 > 0) or dropout (keep_prob < 1), "
+         "early stopping, or a smaller network"),
+    )
     found = []
-    band = _band(bias, THRESHOLDS["avoidable_bias"], THRESHOLDS["avoidable_bias_info"], above=True)
-    if band:
-        key = "avoidable_bias" + ("" if band == "warning" else "_info")
-        found.append((bias, Finding(
-            "high_bias", band, None, bias, THRESHOLDS[key],
-            f"high bias (underfitting): avoidable bias = train error - target error = {bias:.1%} ({errors}); "
-            "the network does not fit even its training data as well as it could",
-            "a bigger network (more units or layers), longer training (more iterations, a better learning rate), "
-            "or less regularization (smaller l2, keep_prob closer to 1)", key)))
-    band = _band(variance, THRESHOLDS["variance"], THRESHOLDS["variance_info"], above=True)
-    if band:
-        key = "variance" + ("" if band == "warning" else "_info")
-        found.append((variance, Finding(
-            "high_variance", band, None, variance, THRESHOLDS[key],
-            f"high variance (overfitting): variance = test error - train error = {variance:.1%} ({errors}); "
-            "the network fits the training set much better than new data",
-            "more training data, L2 regularization (l2 > 0) or dropout (keep_prob < 1), "
-            "early stopping, or a smaller network", key)))
+    for kind, value, key, message, suggestion in checks:
+        band = _band(value, THRESHOLDS[key], THRESHOLDS[key + "_info"], above=True)
+        if band:
+            key += "" if band == "warning" else "_info"
+            found.append((value, Finding(kind, band, None, value, THRESHOLDS[key], message, suggestion, key)))
     found.sort(key=lambda item: -item[0])
     if len(found) == 2:
         found[0][1].message += " -- the larger of the two gaps: fix this first"
