@@ -238,13 +238,14 @@ def _histogram(values: np.ndarray) -> dict:
     return {"counts": counts.tolist(), "edges": edges.tolist()}
 
 
-def _band(value, warn, info, *, above: bool) -> Optional[str]:
-    """'warning', 'info' or None: how far ``value`` lies beyond the thresholds."""
+def _band(value, key: str, *, above: bool) -> Optional[tuple[str, str]]:
+    """How far ``value`` lies beyond ``THRESHOLDS[key]`` (warning) or ``THRESHOLDS[key + "_info"]``:
+    ``(severity, the THRESHOLDS key crossed)``, or None within both."""
     beyond = (lambda t: value > t) if above else (lambda t: value < t)
-    if beyond(warn):
-        return "warning"
-    if beyond(info):
-        return "info"
+    if beyond(THRESHOLDS[key]):
+        return "warning", key
+    if beyond(THRESHOLDS[key + "_info"]):
+        return "info", key + "_info"
     return None
 
 
@@ -509,10 +510,10 @@ def _unit_findings(layers, m, activation) -> list:
     for s in layers:
         frac = s["dead_fraction"]
         if frac is not None:
-            band = _band(frac, THRESHOLDS["dead_fraction"], THRESHOLDS["dead_fraction_info"], above=True)
-            if band:
+            hit = _band(frac, "dead_fraction", above=True)
+            if hit:
+                band, key = hit
                 n_dead = int(round(frac * s["n_units"]))
-                key = "dead_fraction" if band == "warning" else "dead_fraction_info"
                 out.append(Finding(
                     "dead_units", band, s["layer"], frac, THRESHOLDS[key],
                     f"dead ReLUs: layer {s['layer']} has {n_dead} of {s['n_units']} units ({frac:.0%}) never "
@@ -524,9 +525,9 @@ def _unit_findings(layers, m, activation) -> list:
             continue
         frac = s["saturated_fraction"]
         if frac is not None:
-            band = _band(frac, THRESHOLDS["saturated_fraction"], THRESHOLDS["saturated_fraction_info"], above=True)
-            if band:
-                key = "saturated_fraction" if band == "warning" else "saturated_fraction_info"
+            hit = _band(frac, "saturated_fraction", above=True)
+            if hit:
+                band, key = hit
                 out.append(Finding(
                     "saturation", band, s["layer"], frac, THRESHOLDS[key],
                     f"saturated {s['activation']}: {frac:.0%} of layer {s['layer']}'s activations are within "
@@ -542,11 +543,10 @@ def _output_findings(s, m, activation) -> list:
     margin = THRESHOLDS["saturation_margin"]
     frac = s["confident_wrong_fraction"]
     if frac is not None:
-        band = _band(frac, THRESHOLDS["confident_wrong_fraction"], THRESHOLDS["confident_wrong_fraction_info"],
-                     above=True)
-        if not band:
+        hit = _band(frac, "confident_wrong_fraction", above=True)
+        if not hit:
             return []
-        key = "confident_wrong_fraction" + ("" if band == "warning" else "_info")
+        band, key = hit
         return [Finding(
             "saturation", band, s["layer"], frac, THRESHOLDS[key],
             f"confident and wrong: {frac:.0%} of the {m} examples get a {s['activation']} output within {margin:.0%} "
@@ -554,10 +554,10 @@ def _output_findings(s, m, activation) -> list:
             f"{-math.log(margin):.2g} (the course's log(0) = inf in the limit), so training starts by undoing them",
             fix + " (large weights make confident predictions before anything is learnt)", key)]
     frac = s["saturated_fraction"]
-    if frac is None or not _band(frac, THRESHOLDS["saturated_fraction"], THRESHOLDS["saturated_fraction_info"],
-                                 above=True):
+    hit = None if frac is None else _band(frac, "saturated_fraction", above=True)
+    if not hit:
         return []
-    key = ("saturated_fraction" if frac > THRESHOLDS["saturated_fraction"] else "saturated_fraction_info")
+    key = hit[1]  # reported as info whatever the band: without labels, saturation may be confident and right
     return [Finding(
         "saturation", "info", s["layer"], frac, THRESHOLDS[key],
         f"saturated output: {frac:.0%} of the outputs are within {margin:.0%} of 0 or 1 (z rms {_fmt(s['z_rms'])}); "
@@ -575,20 +575,20 @@ def _growth_findings(layers, L, activation):
     per_layer = growth ** (1.0 / steps) if growth > 0 else 0.0
     last = hidden[-1]["layer"]
     if growth < 1:
-        band = _band(growth, THRESHOLDS["activation_vanishing"], THRESHOLDS["activation_vanishing_info"], above=False)
-        if not band:
+        hit = _band(growth, "activation_vanishing", above=False)
+        if not hit:
             return growth, []
-        key = "activation_vanishing" + ("" if band == "warning" else "_info")
+        band, key = hit
         return growth, [Finding(
             "vanishing", band, None, growth, THRESHOLDS[key],
             f"vanishing activations: the scale of Z shrinks by a factor {_fmt(1 / growth) if growth else 'inf'} "
             f"from layer 1 to layer {last} (x{per_layer:.3g} per layer): deep layers see almost no signal "
             "and their gradients vanish with it",
             f"the weights are too small for this depth: use {RECOMMENDED_INIT[activation]}", key)]
-    band = _band(growth, THRESHOLDS["activation_exploding"], THRESHOLDS["activation_exploding_info"], above=True)
-    if not band:
+    hit = _band(growth, "activation_exploding", above=True)
+    if not hit:
         return growth, []
-    key = "activation_exploding" + ("" if band == "warning" else "_info")
+    band, key = hit
     return growth, [Finding(
         "exploding", band, None, growth, THRESHOLDS[key],
         f"exploding activations: the scale of Z grows by a factor {_fmt(growth)} from layer 1 to layer {last} "
@@ -602,9 +602,9 @@ def _gradient_findings(layers, activation) -> list:
         return []
     out = []
     lo, lo_layer = min(rel)
-    band = _band(lo, THRESHOLDS["gradient_vanishing"], THRESHOLDS["gradient_vanishing_info"], above=False)
-    if band:
-        key = "gradient_vanishing" + ("" if band == "warning" else "_info")
+    hit = _band(lo, "gradient_vanishing", above=False)
+    if hit:
+        band, key = hit
         out.append(Finding(
             "vanishing", band, lo_layer, lo, THRESHOLDS[key],
             f"vanishing gradients: ||dW{lo_layer}|| / ||W{lo_layer}|| = {_fmt(lo)}, so a gradient step barely "
@@ -612,9 +612,9 @@ def _gradient_findings(layers, activation) -> list:
             "can also mean convergence)",
             f"use {RECOMMENDED_INIT[activation]}; for deep sigmoid/tanh nets prefer ReLU with He", key))
     hi, hi_layer = max(rel)
-    band = _band(hi, THRESHOLDS["gradient_exploding"], THRESHOLDS["gradient_exploding_info"], above=True)
-    if band:
-        key = "gradient_exploding" + ("" if band == "warning" else "_info")
+    hit = _band(hi, "gradient_exploding", above=True)
+    if hit:
+        band, key = hit
         out.append(Finding(
             "exploding", band, hi_layer, hi, THRESHOLDS[key],
             f"exploding gradients: ||dW{hi_layer}|| / ||W{hi_layer}|| = {_fmt(hi)}: any usual learning rate "
@@ -662,9 +662,9 @@ def diagnose_fit(train_accuracy: float, test_accuracy: float, target_error: floa
     )
     found = []
     for kind, value, key, message, suggestion in checks:
-        band = _band(value, THRESHOLDS[key], THRESHOLDS[key + "_info"], above=True)
-        if band:
-            key += "" if band == "warning" else "_info"
+        hit = _band(value, key, above=True)
+        if hit:
+            band, key = hit
             found.append((value, Finding(kind, band, None, value, THRESHOLDS[key], message, suggestion, key)))
     found.sort(key=lambda item: -item[0])
     if len(found) == 2:
