@@ -35,6 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ._validation import check_choice, check_non_negative, check_positive
 from .datasets import DATASETS, load_dataset
 from .initializers import INITIALIZERS
 from .training import NumericalError
@@ -276,21 +277,16 @@ def _label(setting: dict, axes, base: dict, *, force: bool) -> str:
 
 
 def _check_setting(s: dict) -> None:
-    if not isinstance(s["init"], str) or s["init"] not in INITIALIZERS:
-        raise ValueError(f"init must be one of {sorted(INITIALIZERS)}, got {s['init']!r}")
-    if not _is_real(s["init_scale"]) or s["init_scale"] <= 0:
-        raise ValueError(f"init_scale must be a positive finite number, got {s['init_scale']!r}")
-    if not _is_real(s["l2"]) or s["l2"] < 0:
-        raise ValueError(f"l2 must be a non-negative finite number, got {s['l2']!r}")
+    """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
+    check_choice("init", s["init"] if isinstance(s["init"], str) else repr(s["init"]), INITIALIZERS)  # names only
+    check_positive("init_scale", s["init_scale"])
+    check_non_negative("l2", s["l2"])
     if not _is_real(s["keep_prob"]) or not 0 < s["keep_prob"] <= 1:
         raise ValueError(f"keep_prob must be in (0, 1], got {s['keep_prob']!r}")
-    if not _is_real(s["learning_rate"]) or s["learning_rate"] <= 0:
-        raise ValueError(f"learning_rate must be a positive finite number, got {s['learning_rate']!r}")
-    if not isinstance(s["max_iter"], numbers.Integral) or isinstance(s["max_iter"], bool) or s["max_iter"] <= 0:
-        raise ValueError(f"max_iter must be a positive integer, got {s['max_iter']!r}")
-    b = s["batch_size"]
-    if b is not None and (not isinstance(b, numbers.Integral) or isinstance(b, bool) or b <= 0):
-        raise ValueError(f"batch_size must be a positive integer or None, got {b!r}")
+    check_positive("learning_rate", s["learning_rate"])
+    check_positive("max_iter", s["max_iter"], integer=True)
+    if s["batch_size"] is not None:
+        check_positive("batch_size", s["batch_size"], integer=True)
 
 
 # -- one run ------------------------------------------------------------------------------------
