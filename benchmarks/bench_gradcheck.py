@@ -6,6 +6,7 @@ Run (from the repository root)::
                                                      # plus PyTorch's slow mode, ~20 s per round on the big one)
     python benchmarks/bench_gradcheck.py --quick     # 2 rounds, PyTorch slow mode once
     python benchmarks/bench_gradcheck.py --no-torch --json out.json
+    python benchmarks/bench_gradcheck.py --native-blas  # OpenBLAS's own kernel (see bench_training.py)
 
 Networks (ReLU hidden layers, sigmoid output, He init with RandomState(1), biases ~ 0.1 N(0, 1),
 X ~ N(0, 1), random 0/1 labels, epsilon = 1e-7, float64, no L2 or dropout unless stated):
@@ -48,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 import practicaldl as pdl
+from _blas_env import BLAS_OVERRIDES, CHILD_FLAG, NATIVE_FLAG, NATIVE_HELP, blas_architectures, kernel_line, native_blas_rerun
 
 try:  # optional: the PyTorch rows are skipped without it
     import torch
@@ -64,6 +66,7 @@ except ImportError:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_JSON = ROOT / "results" / "bench_gradcheck.json"
+NATIVE_JSON = ROOT / "results" / "bench_gradcheck_native.json"  # the default with --native-blas
 EPSILON = 1e-7
 
 
@@ -259,7 +262,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    parser.add_argument(NATIVE_FLAG, action="store_true", help=NATIVE_HELP)
+    parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.native_blas:
+        return native_blas_rerun(str(Path(__file__).resolve()), sys.argv[1:] if argv is None else list(argv))
+    if args.native_blas_child and args.json == DEFAULT_JSON:
+        args.json = NATIVE_JSON  # keep the run with the environment's kernel beside it
+    print(kernel_line(args.native_blas_child))
     rounds = args.rounds or (2 if args.quick else 5)
     torch_slow_rounds = 1 if args.quick else 2
     use_torch = torch is not None and not args.no_torch
@@ -279,7 +289,9 @@ def main(argv=None):
     results = {"benchmark": "gradcheck", "epsilon": EPSILON, "python": sys.version.split()[0],
                "numpy": np.__version__, "torch": None if torch is None else torch.__version__,
                "machine": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-               "torch_skipped": not use_torch, "workloads": workloads}
+               "torch_skipped": not use_torch, "native_blas": args.native_blas_child,
+               "openblas_architecture": blas_architectures(),
+               "blas_env": {k: os.environ.get(k) for k in BLAS_OVERRIDES}, "workloads": workloads}
     print_tables(results)
     if torch is None:
         print("PyTorch is not installed: its rows were skipped (pip install practicaldl[bench]).")
@@ -289,4 +301,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    out = main()
+    sys.exit(out if isinstance(out, int) else 0)  # --native-blas: the child's exit status

@@ -58,6 +58,8 @@ from pathlib import Path
 import numpy as np
 
 import practicaldl as pdl
+from _blas_env import (BLAS_OVERRIDES, CHILD_FLAG, NATIVE_FLAG, NATIVE_HELP, blas_architectures, kernel_line,
+                       native_blas_rerun)
 
 torch = None  # PyTorch, loaded by load_torch(): optional, its rows are skipped without it
 
@@ -468,28 +470,6 @@ def workload_scaling(sizes, rounds: int, batch_size: int = 256) -> dict:
     return results
 
 
-#: OpenBLAS settings that ``--native-blas`` removes (together) from the child's environment.
-BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def blas_architectures() -> list:
-    """The kernel architecture of every OpenBLAS library loaded in this process (threadpoolctl)."""
-    from threadpoolctl import threadpool_info
-
-    return [i.get("architecture") for i in threadpool_info() if i.get("internal_api") == "openblas"]
-
-
-def native_blas_rerun(argv: list) -> int:
-    """Run this benchmark again, in a child process without ``BLAS_OVERRIDES`` in its environment.
-
-    Only the child's environment changes (a copy of ours, minus those variables); the child's
-    own children (the memory measurements) inherit it. Returns the child's exit status.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
-    args = [a for a in argv if a != "--native-blas"] + ["--native-blas-child"]
-    return subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], env=env).returncode
-
-
 def environment() -> dict:
     from threadpoolctl import threadpool_info
 
@@ -519,15 +499,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per workload (default 5 small, 3 large)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
-    parser.add_argument("--native-blas", action="store_true",
-                        help="rerun in a child process without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, so that "
-                             "OpenBLAS picks the kernel for this CPU (this process's environment is unchanged)")
-    parser.add_argument("--native-blas-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(NATIVE_FLAG, action="store_true", help=NATIVE_HELP)
+    parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", nargs=3, metavar=("VARIANT", "DTYPE", "M"), help=argparse.SUPPRESS)
     parser.add_argument("--torch-child", nargs=3, metavar=("DTYPE", "M", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.native_blas:
-        return native_blas_rerun(sys.argv[1:] if argv is None else list(argv))
+        return native_blas_rerun(str(Path(__file__).resolve()), sys.argv[1:] if argv is None else list(argv))
     if args.native_blas_child and args.json == DEFAULT_JSON:
         args.json = NATIVE_JSON  # keep the run with the environment's kernel beside it
     if args.memory_child:
@@ -548,12 +526,10 @@ def main(argv=None) -> int:
     q = args.quick
     record = {"quick": q, "native_blas": args.native_blas_child, "environment": environment(),
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    blas_env = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_OVERRIDES)
     print(f"practicaldl {pdl.__version__}, numpy {np.__version__}, "
           f"{'PyTorch ' + torch.__version__ if torch is not None else 'no PyTorch (its rows are skipped)'}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    print(f"OpenBLAS kernel: {', '.join(map(str, blas_architectures())) or 'no OpenBLAS'} ({blas_env}"
-          f"{'; --native-blas' if args.native_blas_child else ''})")
+    print(kernel_line(args.native_blas_child))
     t0 = time.perf_counter()
     if "small" in wanted:
         record["small"] = workload_small(2000 if q else 15000, args.rounds or (3 if q else 5))
