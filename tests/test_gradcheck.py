@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import practicaldl as pdl
 from practicaldl import gradcheck as gc
+from practicaldl.activations import HIDDEN_ACTIVATIONS
 from practicaldl.network import backward_propagation, compute_cost, forward_propagation
 
 
@@ -125,6 +126,34 @@ def test_structured_equals_loop_on_a_wider_network_with_l2_and_dropout():
     assert fast.difference == pytest.approx(loop.difference, rel=1e-6)
     threaded = gc.check_backprop(params, X, Y, n_jobs=2, **kw)
     assert threaded.difference == fast.difference
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 9), min_size=2, max_size=4), st.integers(1, 40),
+       st.sampled_from(HIDDEN_ACTIVATIONS), st.sampled_from(["sigmoid", "softmax"]), st.sampled_from([0.0, 0.4]),
+       st.sampled_from([1.0, 0.6]), st.booleans(), st.integers(0, 2**31 - 1))
+def test_structured_pass_is_the_plain_loop_bit_for_bit(dims, m, activation, output, l2, keep_prob, small_chunks,
+                                                        seed):
+    # any widths (1-unit layers included), any batch size: the packed slots must give every perturbed
+    # cost of the plain loop exactly, so the raw difference (over all entries) is the loop's number;
+    # small chunks make every layer reuse its cached slots, which must be the reference's each time;
+    # zeros in X (sparse inputs, as pixels) make which examples a pass changes differ from pass to pass
+    from practicaldl import _gradcheck_fast
+
+    dims = dims + [1 if output == "sigmoid" else 3]
+    params, X, Y = make_problem(dims=tuple(dims), m=m, output=output, seed=seed % 1000)
+    X[np.random.RandomState(seed % 1000).random_sample(X.shape) < 0.3] = 0.0
+    kw = dict(l2=l2, keep_prob=keep_prob, activation=activation, output=output)
+    chunk = _gradcheck_fast.CHUNK_ELEMENTS
+    _gradcheck_fast.CHUNK_ELEMENTS = 1 if small_chunks else chunk
+    try:
+        fast = gc.check_backprop(params, X, Y, rng=seed, **kw)
+    finally:
+        _gradcheck_fast.CHUNK_ELEMENTS = chunk
+    loop = gc.check_backprop(params, X, Y, rng=seed, method="loop", **kw)
+    assert fast.method == "structured"
+    assert fast.raw_difference == loop.raw_difference
+    assert fast.n_evaluations == loop.n_evaluations
 
 
 def test_structured_pass_that_drifts_from_the_loop_falls_back_to_the_loop(monkeypatch):

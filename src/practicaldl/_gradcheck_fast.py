@@ -43,7 +43,6 @@ disagree by more than a tolerance), so with kinks present the two may exclude di
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -106,7 +105,6 @@ class _Network:
         self.losses = self._column_losses(self.Z[-1], slice(None))  # (m,) per-example losses of the reference
         # L2 terms exactly as regularization.l2_penalty computes them.
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
-        self._local = threading.local()
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
     def _column_losses(self, ZL, cols):
@@ -168,12 +166,11 @@ class _Network:
         slot = (np.cumsum(changed, axis=0, dtype=np.intp) - 1)[p, c]  # pass p's rank among those changing c
         owner = np.full((int(slot.max(initial=-1)) + 1, self.m), -1)  # (B, m): the pass each slot column carries
         owner[slot, c] = p
-        slots = S = self._slots(l, owner.shape[0])  # (B, n_l, m), each a copy of the reference
-        slots[slot, rows[p], c] = new[p, c]
+        S = np.empty((owner.shape[0],) + ref.shape)  # (B, n_l, m), each a copy of the reference
+        S[:] = ref
+        S[slot, rows[p], c] = new[p, c]
         for r in range(l + 1, self.L + 1):  # the layers above, one product per slot
             S = np.matmul(self.params[f"W{r}"], S)  # (B, n_r, m)
-            if r == l + 1:
-                slots[slot, rows[p], c] = ref[rows[p], c]  # the cached slots are the reference's again
             S += self.params[f"b{r}"]
             if r == self.L:
                 break
@@ -188,8 +185,6 @@ class _Network:
         losses = np.empty((P, self.m))
         losses[:] = self.losses
         losses[p, c] = self._column_losses(np.ascontiguousarray(S[slot, :, c].T), c)  # (n_L, N) as Z_L
-        if l == self.L:
-            slots[slot, rows[p], c] = ref[rows[p], c]
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
         if self.l2:
             pen = np.full(P, self.l2 / (2 * self.m) * sum(self.l2_terms))
@@ -197,17 +192,6 @@ class _Network:
                 pen = self._penalties(l, self._l2_terms(self.params[f"W{l}"], w_flat, w_values))
             J = J + pen
         return J, kink
-
-    def _slots(self, l, B):
-        """``B`` copies of ``A_l`` (or ``Z_L``), (B, n_l, m), from a per-thread cache that callers
-        restore after use."""
-        cache = self._local.__dict__.setdefault("slots", {})
-        buf = cache.get(l)
-        if buf is None or buf.shape[0] < B:
-            buf = np.empty((max(B, 1),) + self.A[l].shape)
-            buf[:] = self.A[l] if l < self.L else self.Z[l - 1]
-            cache[l] = buf
-        return buf[:B]
 
     @staticmethod
     def _crossed(Z, on, mask):
