@@ -574,26 +574,22 @@ def _growth_findings(layers, L, activation):
     steps = len(hidden) - 1
     per_layer = growth ** (1.0 / steps) if growth > 0 else 0.0
     last = hidden[-1]["layer"]
-    if growth < 1:
-        hit = _band(growth, "activation_vanishing", above=False)
-        if not hit:
-            return growth, []
-        band, key = hit
-        return growth, [Finding(
-            "vanishing", band, None, growth, THRESHOLDS[key],
-            f"vanishing activations: the scale of Z shrinks by a factor {_fmt(1 / growth) if growth else 'inf'} "
-            f"from layer 1 to layer {last} (x{per_layer:.3g} per layer): deep layers see almost no signal "
-            "and their gradients vanish with it",
-            f"the weights are too small for this depth: use {RECOMMENDED_INIT[activation]}", key)]
-    hit = _band(growth, "activation_exploding", above=True)
+    vanishing = growth < 1
+    kind = "vanishing" if vanishing else "exploding"
+    hit = _band(growth, f"activation_{kind}", above=not vanishing)
     if not hit:
         return growth, []
     band, key = hit
+    if vanishing:
+        factor, verb, effect, size = (_fmt(1 / growth) if growth else "inf"), "shrinks", (
+            "deep layers see almost no signal and their gradients vanish with it"), "small"
+    else:
+        factor, verb, effect, size = _fmt(growth), "grows", "outputs saturate and gradients blow up", "large"
     return growth, [Finding(
-        "exploding", band, None, growth, THRESHOLDS[key],
-        f"exploding activations: the scale of Z grows by a factor {_fmt(growth)} from layer 1 to layer {last} "
-        f"(x{per_layer:.3g} per layer): outputs saturate and gradients blow up",
-        f"the weights are too large for this depth: use {RECOMMENDED_INIT[activation]}", key)]
+        kind, band, None, growth, THRESHOLDS[key],
+        f"{kind} activations: the scale of Z {verb} by a factor {factor} from layer 1 to layer {last} "
+        f"(x{per_layer:.3g} per layer): {effect}",
+        f"the weights are too {size} for this depth: use {RECOMMENDED_INIT[activation]}", key)]
 
 
 def _gradient_findings(layers, activation) -> list:
