@@ -34,7 +34,7 @@ Three ways to compute the numerical gradient:
 * ``check_backprop(...)`` (``method="structured"``, the default): the same numbers for
   practicaldl's network, bit for bit, from a structured pass that reuses the layers below a
   perturbed entry and carries only the examples a perturbation changes up through the layers
-  above (``_gradcheck_fast``). On [20, 50, 50, 1] with m = 32 (3,651 parameters) it takes 16-20 ms
+  above (``_gradcheck_fast``). On [20, 50, 50, 1] with m = 32 (3,651 parameters) it takes 15-20 ms
   against 250-280 ms for the course's loop and 310-350 ms for ``torch.autograd.gradcheck``
   (``benchmarks/bench_gradcheck.py``, 2-core machine: 14-16x and 16-20x). Its floor is the work
   that exactness requires: the 2,100 passes of layer 1 need about 1,200 products of 50 x 50 x 32
@@ -579,7 +579,7 @@ def check_backprop(params: dict, X, Y, *, l2: float = 0.0, keep_prob=1.0, rng=No
     ``forward_propagation``), "directional" (``directional_check``; for large networks).
     Params are checked as float64 copies; the caller's are not modified. ``n_jobs`` threads share
     the structured pass (same numbers for any value); they pay off only when each chunk's products
-    are large (on [20, 50, 50, 1], m = 32, two threads are 1.1-1.6x slower than one).
+    are large (on [20, 50, 50, 1], m = 32, two threads take 0.9-1.6x the time of one).
     """
     epsilon = _check_epsilon(epsilon)
     check_positive("n_jobs", n_jobs, integer=True)
