@@ -49,9 +49,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit
 
 from .activations import get_activation
+from .losses import OUTPUTS
 from .network import compute_cost, forward_propagation
 
 
@@ -109,11 +110,8 @@ class _Network:
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
     def _column_losses(self, ZL, cols):
-        """Per-example cross-entropy of the logits ``ZL`` (n_L, N) of examples ``cols``, as ``losses`` does."""
-        Y = self.Y[:, cols]
-        if self.output == "sigmoid":
-            return (np.maximum(ZL, 0) - ZL * Y + np.log1p(np.exp(-np.abs(ZL))))[0]
-        return logsumexp(ZL, axis=0) - np.sum(Y * ZL, axis=0)
+        """Per-example cross-entropy (N,) of the logits ``ZL`` (n_L, N) of examples ``cols``."""
+        return OUTPUTS[self.output].terms(ZL, self.Y[:, cols]).reshape(-1)
 
     def _penalties(self, l, new_terms):
         """``(l2 / 2m) sum_l ||W_l||^2`` with layer l's term replaced, summed as ``l2_penalty`` does."""

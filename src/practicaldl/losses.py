@@ -25,28 +25,35 @@ from scipy.special import logsumexp
 from .activations import sigmoid, softmax
 
 
+def binary_cross_entropy_terms(ZL: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Per-example binary cross-entropy ``max(z, 0) - z y + log(1 + e^-|z|)``, (1, m) from logits (1, m)."""
+    return np.maximum(ZL, 0) - ZL * Y + np.log1p(np.exp(-np.abs(ZL)))
+
+
+def categorical_cross_entropy_terms(ZL: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Per-example categorical cross-entropy ``logsumexp(z) - y . z``, (m,) from logits (K, m)."""
+    return logsumexp(ZL, axis=0) - np.sum(Y * ZL, axis=0)
+
+
 def binary_cross_entropy(ZL: np.ndarray, Y: np.ndarray) -> float:
     """Mean binary cross-entropy of labels Y (1, m) given logits ZL (1, m)."""
-    m = Y.shape[1]
-    losses = np.maximum(ZL, 0) - ZL * Y + np.log1p(np.exp(-np.abs(ZL)))
-    return float(np.sum(losses, dtype=np.float64) / m)
+    return float(np.sum(binary_cross_entropy_terms(ZL, Y), dtype=np.float64) / Y.shape[1])
 
 
 def categorical_cross_entropy(ZL: np.ndarray, Y: np.ndarray) -> float:
     """Mean categorical cross-entropy of one-hot Y (K, m) given logits ZL (K, m)."""
-    m = Y.shape[1]
-    losses = logsumexp(ZL, axis=0) - np.sum(Y * ZL, axis=0)
-    return float(np.sum(losses, dtype=np.float64) / m)
+    return float(np.sum(categorical_cross_entropy_terms(ZL, Y), dtype=np.float64) / Y.shape[1])
 
 
 class Output(NamedTuple):
-    """An output layer: its activation and the cross-entropy that pairs with it."""
+    """An output layer: its activation and the cross-entropy that pairs with it (mean and per example)."""
 
     activation: Callable[[np.ndarray], np.ndarray]
     cost: Callable[[np.ndarray, np.ndarray], float]
+    terms: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 OUTPUTS: dict[str, Output] = {
-    "sigmoid": Output(sigmoid, binary_cross_entropy),
-    "softmax": Output(softmax, categorical_cross_entropy),
+    "sigmoid": Output(sigmoid, binary_cross_entropy, binary_cross_entropy_terms),
+    "softmax": Output(softmax, categorical_cross_entropy, categorical_cross_entropy_terms),
 }
