@@ -188,11 +188,9 @@ class _Network:
         losses[:] = self.losses
         losses[p, c] = self._column_losses(np.ascontiguousarray(S[slot, :, c].T), c)  # (n_L, N) as Z_L
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
-        if self.l2:
-            pen = np.full(P, self.l2 / (2 * self.m) * sum(self.l2_terms))
-            if w_flat is not None:
-                pen = self._penalties(l, self._l2_terms(self.params[f"W{l}"], w_flat, w_values))
-            J = J + pen
+        if self.l2:  # the bias passes leave the penalty as it is
+            J = J + (self._penalties(l, self._l2_terms(self.params[f"W{l}"], w_flat, w_values)) if w_flat is not None
+                     else self.l2 / (2 * self.m) * sum(self.l2_terms))
         return J, kink
 
     def _buffer(self, name, shape, dtype=np.float64):
