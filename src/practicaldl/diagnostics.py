@@ -596,26 +596,24 @@ def _gradient_findings(layers, activation) -> list:
     rel = [(s["relative_gradient"], s["layer"]) for s in layers if s["relative_gradient"] is not None]
     if not rel:
         return []
+    (lo, lo_layer), (hi, hi_layer) = min(rel), max(rel)
+    checks = [  # (kind, value, layer, threshold key, above, message, suggestion)
+        ("vanishing", lo, lo_layer, "gradient_vanishing", False,
+         f"vanishing gradients: ||dW{lo_layer}|| / ||W{lo_layer}|| = {_fmt(lo)}, so a gradient step barely "
+         f"changes layer {lo_layer} and it learns extremely slowly (on trained parameters a small gradient "
+         "can also mean convergence)",
+         f"use {RECOMMENDED_INIT[activation]}; for deep sigmoid/tanh nets prefer ReLU with He"),
+        ("exploding", hi, hi_layer, "gradient_exploding", True,
+         f"exploding gradients: ||dW{hi_layer}|| / ||W{hi_layer}|| = {_fmt(hi)}: any usual learning rate "
+         f"makes a step larger than the weights themselves, and training diverges",
+         f"use {RECOMMENDED_INIT[activation]}, standardize X, or a much smaller learning rate"),
+    ]
     out = []
-    lo, lo_layer = min(rel)
-    hit = _band(lo, "gradient_vanishing", above=False)
-    if hit:
-        band, key = hit
-        out.append(Finding(
-            "vanishing", band, lo_layer, lo, THRESHOLDS[key],
-            f"vanishing gradients: ||dW{lo_layer}|| / ||W{lo_layer}|| = {_fmt(lo)}, so a gradient step barely "
-            f"changes layer {lo_layer} and it learns extremely slowly (on trained parameters a small gradient "
-            "can also mean convergence)",
-            f"use {RECOMMENDED_INIT[activation]}; for deep sigmoid/tanh nets prefer ReLU with He", key))
-    hi, hi_layer = max(rel)
-    hit = _band(hi, "gradient_exploding", above=True)
-    if hit:
-        band, key = hit
-        out.append(Finding(
-            "exploding", band, hi_layer, hi, THRESHOLDS[key],
-            f"exploding gradients: ||dW{hi_layer}|| / ||W{hi_layer}|| = {_fmt(hi)}: any usual learning rate "
-            f"makes a step larger than the weights themselves, and training diverges",
-            f"use {RECOMMENDED_INIT[activation]}, standardize X, or a much smaller learning rate", key))
+    for kind, value, layer, key, above, message, suggestion in checks:
+        hit = _band(value, key, above=above)
+        if hit:
+            band, key = hit
+            out.append(Finding(kind, band, layer, value, THRESHOLDS[key], message, suggestion, key))
     return out
 
 
