@@ -43,6 +43,7 @@ disagree by more than a tolerance), so with kinks present the two may exclude di
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,12 @@ _IN_PLACE = {
 #: Elements per working array (slots x units x examples) in one call of ``perturbed_costs``; 4 MB
 #: was the fastest here (2^18 and 2^20 elements: 10-20% slower on [20, 50, 50, 1]).
 CHUNK_ELEMENTS = 1 << 19
+
+#: Work buffers, per thread, kept from one check to the next (each at most about ``CHUNK_ELEMENTS``
+#: elements, a few per layer): fresh multi-MB arrays for every check cost page faults that took
+#: longer than the arithmetic done in them (filling a fresh 4 MB buffer: 1.5 ms; a used one: 0.05 ms).
+_WORKSPACE = threading.local()
+_NETWORK_IDS = itertools.count()
 
 
 @dataclass
@@ -103,10 +110,13 @@ class _Network:
         self.consistent = all(
             np.array_equal(self.WA[l - 1] + params[f"b{l}"], self.Z[l - 1]) for l in range(1, self.L + 1)
         )
+        # b_l broadcast to (n_l, m) once: added to (B, n_l, m) slots, NumPy then runs one loop per slot
+        # instead of one per row (the same sums)
+        self.b_full = [np.broadcast_to(params[f"b{l}"], Z.shape).copy() for l, Z in enumerate(self.Z, 1)]
         self.losses = self._column_losses(self.Z[-1], slice(None))  # (m,) per-example losses of the reference
         # L2 terms exactly as regularization.l2_penalty computes them.
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
-        self._local = threading.local()  # per-thread work buffers (see _buffer)
+        self._id = next(_NETWORK_IDS)  # whose reference the slot buffers hold (see _slots)
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
     def _column_losses(self, ZL, cols):
@@ -156,53 +166,109 @@ class _Network:
                 new = new * mask[rows] * new.dtype.type(1.0 / self.keep[l - 1])
             if self.activation == "relu":
                 kink |= self._crossed(Zrow, self.on[l - 1][rows], None if mask is None else mask[rows]).any(axis=1)
-        # The (pass, example) pairs that differ from the reference. They are packed into "slots":
-        # copies of the reference A_l in which pass p's changed column c sits at its own column c,
-        # so passes that change different examples share a copy, and every product above runs in
-        # the reference's own shape (the BLAS runs the reference's kernel for each column).
-        changed = new != ref[rows]  # (P, m)
-        p, c = np.nonzero(changed)
-        slot = (np.cumsum(changed, axis=0, dtype=np.intp) - 1)[p, c]  # pass p's rank among those changing c
-        owner = np.full((int(slot.max(initial=-1)) + 1, self.m), -1)  # (B, m): the pass each slot column carries
-        owner[slot, c] = p
-        B = owner.shape[0]
-        S = self._buffer("slots", (B,) + ref.shape)  # (B, n_l, m), each a copy of the reference
-        S[:] = ref
-        S[slot, rows[p], c] = new[p, c]
-        for r in range(l + 1, self.L + 1):  # the layers above, one product per slot
-            W = self.params[f"W{r}"]
-            S = np.matmul(W, S, out=self._buffer(f"Z{r}", (B, W.shape[0], self.m)))  # (B, n_r, m)
-            S += self.params[f"b{r}"]
-            if r == self.L:
-                break
-            mask = self.masks[r - 1]
-            if self.activation == "relu":
-                out = self._buffer("crossed", S.shape, bool)
-                crossed = self._crossed(S, self.on[r - 1], mask, out).any(axis=1)  # (B, m)
-                kink[owner[crossed & (owner >= 0)]] = True
-            S = _IN_PLACE[self.activation](S)  # g(Z), then * D / keep, as forward does
-            if mask is not None:
-                np.multiply(S, mask, out=S)
-                np.multiply(S, S.dtype.type(1.0 / self.keep[r - 1]), out=S)
-        losses = np.empty((P, self.m))
-        losses[:] = self.losses
-        losses[p, c] = self._column_losses(np.ascontiguousarray(S[slot, :, c].T), c)  # (n_L, N) as Z_L
+        if l >= self.L - 1:
+            losses = self._losses_per_pass(l, rows, new, ref)
+        else:
+            losses = self._losses_packed(l, rows, new, ref, kink)
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
         if self.l2:  # the bias passes leave the penalty as it is
             J = J + (self._penalties(l, self._l2_terms(self.params[f"W{l}"], w_flat, w_values)) if w_flat is not None
                      else self.l2 / (2 * self.m) * sum(self.l2_terms))
         return J, kink
 
+    def _losses_per_pass(self, l, rows, new, ref):
+        """Per-example losses (P, m) of passes of the last two layers, one slot per pass.
+
+        Above layer L-1 there is only the output layer's small product (n_L rows), so packing
+        passes into shared slots would cost more bookkeeping per changed example than it saves:
+        pass p gets a slot of its own, the reference with row ``rows[p]`` replaced by ``new[p]``,
+        and every example goes through (an unchanged one gives the reference's own loss).
+        """
+        P, m = rows.size, self.m
+        ZL = slots = self._slots(l, ref, P, P)  # (P, n_l, m), each equal to the reference
+        at = (np.arange(P), rows)
+        slots[at] = new
+        try:
+            if l < self.L:  # Z_L = W_L A_{L-1} + b_L, a product per slot in the reference's shape
+                W = self.params[f"W{self.L}"]
+                ZL = np.matmul(W, slots, out=self._buffer("ZL", (P, W.shape[0], m)))
+                ZL += self.b_full[self.L - 1]
+            logits = ZL.transpose(1, 0, 2).reshape(-1, P * m)  # (n_L, P m): each column an example of a pass
+            return self._column_losses(logits, np.tile(np.arange(m), P)).reshape(P, m)
+        finally:
+            slots[at] = ref[rows]  # the slots are the reference's again, for the next call
+
+    def _losses_packed(self, l, rows, new, ref, kink):
+        """Per-example losses (P, m) of passes of layer l < L-1, packed into shared slots; sets
+        ``kink[p]`` where pass p moves a ReLU pre-activation of a layer above across 0.
+
+        Only the (pass, example) pairs that differ from the reference go up, packed into "slots":
+        copies of the reference A_l in which pass p's changed column c sits at its own column c, so
+        passes that change different examples share a copy, and every product above runs in the
+        reference's own shape (the BLAS runs the reference's kernel for each column).
+        """
+        changed = new != ref[rows]  # (P, m)
+        p, c = np.nonzero(changed)
+        slot = (np.cumsum(changed, axis=0, dtype=np.intp) - 1)[p, c]  # pass p's rank among those changing c
+        B = int(slot.max(initial=-1)) + 1
+        S = slots = self._slots(l, ref, B, rows.size)  # (B, n_l, m), each equal to the reference
+        at = (slot, rows[p], c)
+        S[at] = new[p, c]
+        try:
+            for r in range(l + 1, self.L + 1):  # the layers above, one product per slot
+                W = self.params[f"W{r}"]
+                S = np.matmul(W, S, out=self._buffer(f"Z{r}", (B, W.shape[0], self.m)))  # (B, n_r, m)
+                S += self.b_full[r - 1]
+                if r == self.L:
+                    break
+                mask = self.masks[r - 1]
+                if self.activation == "relu":
+                    crossed = self._crossed(S, self.on[r - 1], mask, self._buffer("crossed", S.shape, bool))
+                    if crossed.any():  # rare: find the passes whose columns crossed
+                        owner = np.full((B, self.m), -1)  # the pass each slot column carries
+                        owner[slot, c] = p
+                        kink[owner[crossed.any(axis=1) & (owner >= 0)]] = True
+                S = _IN_PLACE[self.activation](S)  # g(Z), then * D / keep, as forward does
+                if mask is not None:
+                    np.multiply(S, mask, out=S)
+                    np.multiply(S, S.dtype.type(1.0 / self.keep[r - 1]), out=S)
+            ZL = np.ascontiguousarray(S[slot, :, c].T)  # (n_L, N): the changed examples' logits, as Z_L
+        finally:
+            slots[at] = ref[at[1:]]  # the slots are the reference's again, for the next call
+        losses = np.empty((rows.size, self.m))
+        losses[:] = self.losses
+        losses[p, c] = self._column_losses(ZL, c)
+        return losses
+
     def _buffer(self, name, shape, dtype=np.float64):
         """A C-contiguous ``shape`` array from a per-thread buffer that grows as needed: fresh
         temporaries of a few MB per chunk cost page faults that can take longer than the chunk's
         arithmetic (measured: 27 ms against 18 ms for the whole check of [20, 50, 50, 1])."""
-        store = self._local.__dict__
+        store = _WORKSPACE.__dict__
         size = math.prod(shape)
         buf = store.get(name)
         if buf is None or buf.size < size:
             buf = store[name] = np.empty(size, dtype)
         return buf[:size].reshape(shape)
+
+    def _slots(self, l, ref, B, capacity):
+        """``(B,) + ref.shape`` copies of layer l's reference ``ref`` (``A_l``, or ``Z_L``), from a
+        per-thread store that every call leaves as the reference (it undoes its own writes), sized
+        once for ``capacity`` slots and filled as far as used: fresh copies each call took longer
+        than the products that use them."""
+        store = _WORKSPACE.__dict__
+        flat, owner, filled = store.get(f"slots{l}", (None, None, 0))
+        size = max(B, capacity) * ref.size
+        if flat is None or flat.size < size:
+            flat, filled = np.empty(size), 0
+        elif owner != self._id:  # another network's reference
+            filled = 0
+        buf = flat[:size].reshape((-1,) + ref.shape)
+        if filled < B:
+            buf[filled:B] = ref
+            filled = B
+        store[f"slots{l}"] = flat, self._id, filled
+        return buf[:B]
 
     @staticmethod
     def _crossed(Z, on, mask, out=None):
