@@ -131,25 +131,27 @@ def test_structured_equals_loop_on_a_wider_network_with_l2_and_dropout():
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(1, 9), min_size=2, max_size=4), st.integers(1, 40),
        st.sampled_from(HIDDEN_ACTIVATIONS), st.sampled_from(["sigmoid", "softmax"]), st.sampled_from([0.0, 0.4]),
-       st.sampled_from([1.0, 0.6]), st.booleans(), st.integers(0, 2**31 - 1))
+       st.sampled_from([1.0, 0.6]), st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))
 def test_structured_pass_is_the_plain_loop_bit_for_bit(dims, m, activation, output, l2, keep_prob, small_chunks,
-                                                        seed):
+                                                        threads, seed):
     # any widths (1-unit layers included), any batch size: the packed slots must give every perturbed
     # cost of the plain loop exactly, so the raw difference (over all entries) is the loop's number;
     # small chunks make every layer reuse its cached slots, which must be the reference's each time;
-    # zeros in X (sparse inputs, as pixels) make which examples a pass changes differ from pass to pass
+    # zeros in X (sparse inputs, as pixels) make which examples a pass changes differ from pass to pass;
+    # two threads share the slots of every chunk
     from practicaldl import _gradcheck_fast
 
     dims = dims + [1 if output == "sigmoid" else 3]
     params, X, Y = make_problem(dims=tuple(dims), m=m, output=output, seed=seed % 1000)
     X[np.random.RandomState(seed % 1000).random_sample(X.shape) < 0.3] = 0.0
     kw = dict(l2=l2, keep_prob=keep_prob, activation=activation, output=output)
-    chunk = _gradcheck_fast.CHUNK_ELEMENTS
+    chunk, parallel = _gradcheck_fast.CHUNK_ELEMENTS, _gradcheck_fast.PARALLEL_ELEMENTS
     _gradcheck_fast.CHUNK_ELEMENTS = 1 if small_chunks else chunk
+    _gradcheck_fast.PARALLEL_ELEMENTS = 1  # with threads, every chunk's slots are split between them
     try:
-        fast = gc.check_backprop(params, X, Y, rng=seed, **kw)
+        fast = gc.check_backprop(params, X, Y, rng=seed, n_jobs=2 if threads else 1, **kw)
     finally:
-        _gradcheck_fast.CHUNK_ELEMENTS = chunk
+        _gradcheck_fast.CHUNK_ELEMENTS, _gradcheck_fast.PARALLEL_ELEMENTS = chunk, parallel
     loop = gc.check_backprop(params, X, Y, rng=seed, method="loop", **kw)
     assert fast.method == "structured"
     assert fast.raw_difference == loop.raw_difference
@@ -302,6 +304,29 @@ def test_random_narrow_networks_with_heavy_dropout_match_the_loop(seed):
     assert fast.method == "structured"
     assert fast.raw_difference == loop.raw_difference
     assert fast.passed and loop.passed
+
+
+def test_threads_give_the_same_report_kinks_found_above_included(monkeypatch):
+    # zero biases and a zero example: Z1 and Z2 of that example sit exactly at 0, so passes of
+    # layer 1 cross kinks in the layers above (the packed path's "crossed" search). With
+    # PARALLEL_ELEMENTS = 1 every chunk's slots are split between the two threads.
+    from practicaldl import _gradcheck_fast
+
+    monkeypatch.setattr(_gradcheck_fast, "PARALLEL_ELEMENTS", 1)
+    params, X, Y = make_problem(dims=(4, 5, 3, 3, 1), m=9, bias_scale=0.0)
+    X[:, 2] = 0.0
+    one = gc.check_backprop(params, X, Y, l2=0.2)
+    two = gc.check_backprop(params, X, Y, l2=0.2, n_jobs=2)
+    loop = gc.check_backprop(params, X, Y, l2=0.2, method="loop")
+    assert one.method == two.method == "structured"
+    assert two.raw_difference == one.raw_difference == loop.raw_difference
+    assert two.difference == one.difference
+
+    def flagged(report):
+        return {name: [e.index for e in entries] for name, entries in report.kinks.items()}
+
+    assert flagged(two) == flagged(one)
+    assert "b1" in flagged(one)  # the premise: layer-1 passes cross kinks above
 
 
 def test_dropout_unit_with_all_inputs_dropped_is_a_kink():

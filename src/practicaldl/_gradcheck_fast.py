@@ -75,11 +75,29 @@ _IN_PLACE = {
 #: was the fastest here (2^18 and 2^20 elements: 10-20% slower on [20, 50, 50, 1]).
 CHUNK_ELEMENTS = 1 << 19
 
+#: Slot elements (slots x units x examples) from which the products above a layer are shared among
+#: ``n_jobs`` threads: below it, handing work to a thread costs more than it saves.
+PARALLEL_ELEMENTS = 1 << 15
+
 #: Work buffers, per thread, kept from one check to the next (each at most about ``CHUNK_ELEMENTS``
 #: elements, a few per layer): fresh multi-MB arrays for every check cost page faults that took
 #: longer than the arithmetic done in them (filling a fresh 4 MB buffer: 1.5 ms; a used one: 0.05 ms).
 _WORKSPACE = threading.local()
 _NETWORK_IDS = itertools.count()
+
+
+_POOLS = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n_jobs):
+    """A thread pool of ``n_jobs`` workers, kept for the next check: its threads keep their work
+    buffers (``_WORKSPACE``), which a new pool per check would allocate and fault in again."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(n_jobs)
+        if pool is None:
+            pool = _POOLS[n_jobs] = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="practicaldl-gradcheck")
+        return pool
 
 
 def _buffer(name, shape, dtype=np.float64, fill=None):
@@ -131,6 +149,7 @@ class _Network:
         # L2 terms exactly as regularization.l2_penalty computes them.
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
         self._id = next(_NETWORK_IDS)  # whose reference the slot buffers hold (see _slots)
+        self.n_jobs, self.pool = 1, None  # threads for the products above a layer (see _losses_packed)
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
     def _column_losses(self, ZL, cols):
@@ -225,34 +244,55 @@ class _Network:
         p, c = np.nonzero(changed)
         slot = (np.cumsum(changed, axis=0, dtype=np.intp) - 1)[p, c]  # pass p's rank among those changing c
         B = int(slot.max(initial=-1)) + 1
-        S = slots = self._slots(l, ref, B, rows.size)  # (B, n_l, m), each equal to the reference
+        slots = self._slots(l, ref, B, rows.size)  # (B, n_l, m), each equal to the reference
         at = (slot, rows[p], c)
-        S[at] = new[p, c]
+        slots[at] = new[p, c]
         try:
-            for r in range(l + 1, self.L + 1):  # the layers above, one product per slot
-                W = self.params[f"W{r}"]
-                S = np.matmul(W, S, out=_buffer(f"Z{r}", (B, W.shape[0], self.m)))  # (B, n_r, m)
-                S += self.b_full[r - 1]
-                if r == self.L:
-                    break
-                mask = self.masks[r - 1]
-                if self.activation == "relu":
-                    crossed = self._crossed(S, self.on[r - 1], mask, _buffer("crossed", S.shape, bool))
-                    if crossed.any():  # rare: find the passes whose columns crossed
-                        owner = np.full((B, self.m), -1)  # the pass each slot column carries
-                        owner[slot, c] = p
-                        kink[owner[crossed.any(axis=1) & (owner >= 0)]] = True
-                S = _IN_PLACE[self.activation](S)  # g(Z), then * D / keep, as forward does
-                if mask is not None:
-                    np.multiply(S, mask, out=S)
-                    np.multiply(S, S.dtype.type(1.0 / self.keep[r - 1]), out=S)
-            ZL = np.ascontiguousarray(S[slot, :, c].T)  # (n_L, N): the changed examples' logits, as Z_L
+            outs = [_buffer(f"Z{r}", (B, self.params[f"W{r}"].shape[0], self.m)) for r in range(l + 1, self.L + 1)]
+            crossed = _buffer("crossed", (B, self.m), bool)
+            share = max(1, -(-B // self.n_jobs))  # slots per thread
+            parts = [slice(s, min(s + share, B)) for s in range(0, B, share)]
+            if self.pool is None or len(parts) < 2 or slots[0].size * B < PARALLEL_ELEMENTS:
+                parts = [slice(0, B)]
+            later = [self.pool.submit(self._up, l, slots, outs, crossed, part) for part in parts[1:]]
+            found = [self._up(l, slots, outs, crossed, parts[0])] + [f.result() for f in later]
+            if any(found):  # rare: find the passes whose columns crossed
+                for part, hit in zip(parts, found):
+                    if not hit:
+                        crossed[part] = False
+                owner = np.full((B, self.m), -1)  # the pass each slot column carries
+                owner[slot, c] = p
+                kink[owner[crossed & (owner >= 0)]] = True
+            ZL = np.ascontiguousarray(outs[-1][slot, :, c].T)  # (n_L, N): the changed examples' logits, as Z_L
         finally:
             slots[at] = ref[at[1:]]  # the slots are the reference's again, for the next call
         losses = np.empty((rows.size, self.m))
         losses[:] = self.losses
         losses[p, c] = self._column_losses(ZL, c)
         return losses
+
+    def _up(self, l, slots, outs, crossed, part):
+        """Layers l+1 .. L for the slots ``part`` (a slice): ``outs[r-l-1][part] = Z_r`` of every slot,
+        one product per slot in the reference's shape; for ReLU, ``crossed[part]`` (B, m) marks the
+        slot columns where a unit of a layer above is on the other side of 0 from the reference
+        (filled only when there is one). Returns whether there is one. Threads run disjoint parts."""
+        S, found = slots[part], False
+        for i, r in enumerate(range(l + 1, self.L + 1)):
+            S = np.matmul(self.params[f"W{r}"], S, out=outs[i][part])  # (b, n_r, m)
+            S += self.b_full[r - 1]
+            if r == self.L:
+                break
+            mask = self.masks[r - 1]
+            if self.activation == "relu":
+                units = self._crossed(S, self.on[r - 1], mask, _buffer("units", S.shape, bool))
+                if units.any():
+                    np.logical_or(crossed[part] if found else False, units.any(axis=1), out=crossed[part])
+                    found = True
+            S = _IN_PLACE[self.activation](S)  # g(Z), then * D / keep, as forward does
+            if mask is not None:
+                np.multiply(S, mask, out=S)
+                np.multiply(S, S.dtype.type(1.0 / self.keep[r - 1]), out=S)
+        return found
 
     def _slots(self, l, ref, B, capacity):
         """``(B,) + ref.shape`` copies of layer l's reference ``ref`` (``A_l``, or ``Z_L``), from a
@@ -295,7 +335,7 @@ class _Network:
         return out
 
 
-def _layer_gradapprox(net, l, epsilon, pool=None):
+def _layer_gradapprox(net, l, epsilon):
     """Centred differences and kink flags for every entry of layer l (W_l row-major, then b_l),
     with the costs ``J(theta +- eps e_i)``.
 
@@ -328,7 +368,7 @@ def _layer_gradapprox(net, l, epsilon, pool=None):
         return (n * K + j,) + costs(np.tile(j, 2), Zrow)
 
     starts = range(0, K, per_chunk)
-    results = list(pool.map(w_chunk, starts) if pool is not None else map(w_chunk, starts)) + [b_chunk()]
+    results = [w_chunk(k0) for k0 in starts] + [b_chunk()]
     E = n * K + n
     J_plus, J_minus, kinks = np.empty(E), np.empty(E), np.empty(E, dtype=bool)
     for flat, J, kink in results:
@@ -350,19 +390,15 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
     numerical, kinks = {}, {}
     n_eval = 1
     exact = net.consistent
-    pool = ThreadPoolExecutor(max_workers=n_jobs) if n_jobs > 1 else None  # numpy releases the GIL
-    try:
-        for l in range(1, net.L + 1):
-            n, K = params[f"W{l}"].shape
-            ga, kink, J_plus, J_minus = _layer_gradapprox(net, l, epsilon, pool)
-            n_eval += 2 * ga.size
-            numerical[f"W{l}"], numerical[f"b{l}"] = ga[: n * K].reshape(n, K), ga[n * K:].reshape(n, 1)
-            kinks[f"W{l}"], kinks[f"b{l}"] = kink[: n * K].reshape(n, K), kink[n * K:].reshape(n, 1)
-            if reference_cost is not None and exact:
-                exact = _spot_check(net, l, J_plus, J_minus, reference_cost, epsilon)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    net.n_jobs, net.pool = n_jobs, (_pool(n_jobs) if n_jobs > 1 else None)  # numpy releases the GIL
+    for l in range(1, net.L + 1):
+        n, K = params[f"W{l}"].shape
+        ga, kink, J_plus, J_minus = _layer_gradapprox(net, l, epsilon)
+        n_eval += 2 * ga.size
+        numerical[f"W{l}"], numerical[f"b{l}"] = ga[: n * K].reshape(n, K), ga[n * K:].reshape(n, 1)
+        kinks[f"W{l}"], kinks[f"b{l}"] = kink[: n * K].reshape(n, K), kink[n * K:].reshape(n, 1)
+        if reference_cost is not None and exact:
+            exact = _spot_check(net, l, J_plus, J_minus, reference_cost, epsilon)
     return StructuredResult(numerical, kinks, float(net.cost), n_eval, bool(exact))
 
 
