@@ -5,7 +5,7 @@ Run (from the repository root)::
     python benchmarks/bench_training.py            # the full run (about 10 minutes on 2 cores)
     python benchmarks/bench_training.py --quick    # smaller sizes and fewer rounds (about 1 minute)
     python benchmarks/bench_training.py --only small,large --rounds 5 --json out.json
-    python benchmarks/bench_training.py --native-blas  # OpenBLAS's own kernel choice (see below)
+    python benchmarks/bench_training.py --env-blas # keep the environment's OpenBLAS overrides (see below)
 
 Prints one table per workload and writes every measurement as JSON (``--json``, default
 ``benchmarks/results/bench_training.json``). Workloads:
@@ -32,13 +32,14 @@ installed. BLAS and PyTorch keep their default thread counts (one per core).
 
 BLAS kernel: OpenBLAS picks its kernels for the CPU it finds, unless ``OPENBLAS_CORETYPE`` names
 one (and ``OPENBLAS_L2_SIZE`` overrides the cache size it tunes blocks for). Some machines set
-these for old OpenBLAS builds; on a current NumPy they can force slower (e.g. AVX2 "Haswell")
-kernels while PyTorch uses AVX-512. ``--native-blas`` runs the whole benchmark again in a child
-process whose environment lacks both variables (removed together, in that child only: this
-process, the tests and CI keep theirs), so OpenBLAS chooses for itself. Every run records the
-OpenBLAS ``architecture`` that threadpoolctl reports, and the two variables as the process saw
-them, in the JSON and in the header line. Different kernels sum in a different order: results
-are then reproducible among runs of the same kernel, not bit-identical across kernels.
+these for old OpenBLAS builds; on a current NumPy they force slower (e.g. AVX2 "Haswell") kernels
+while PyTorch uses AVX-512, which is not what a user of a current NumPy gets. So when either is
+set, the benchmark runs itself again in a child process whose environment lacks both (removed
+together, in that child only: this process, the tests and CI keep theirs), and OpenBLAS chooses
+for itself; ``--env-blas`` keeps them (its JSON goes to ``bench_training_env.json``). Every run
+records the OpenBLAS ``architecture`` that threadpoolctl reports, and the two variables as the
+process saw them, in the JSON and in the header line. Different kernels sum in a different order:
+results are reproducible among runs of the same kernel, not bit-identical across kernels.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ from pathlib import Path
 import numpy as np
 
 import practicaldl as pdl
-from _blas_env import (BLAS_OVERRIDES, CHILD_FLAG, NATIVE_FLAG, NATIVE_HELP, blas_architectures, kernel_line,
-                       native_blas_rerun)
+from _blas_env import (BLAS_OVERRIDES, add_blas_arguments, blas_architectures, kernel_line, rerun_without_overrides,
+                       results_path)
 
 torch = None  # PyTorch, loaded by load_torch(): optional, its rows are skipped without it
 
@@ -78,7 +79,6 @@ def load_torch(wanted: bool = True):
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_JSON = ROOT / "results" / "bench_training.json"
-NATIVE_JSON = ROOT / "results" / "bench_training_native.json"  # the default with --native-blas
 
 
 # == the course-style NumPy loop (the baseline a student writes) ================================
@@ -499,15 +499,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per workload (default 5 small, 3 large)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
-    parser.add_argument(NATIVE_FLAG, action="store_true", help=NATIVE_HELP)
-    parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
+    add_blas_arguments(parser)
     parser.add_argument("--memory-child", nargs=3, metavar=("VARIANT", "DTYPE", "M"), help=argparse.SUPPRESS)
     parser.add_argument("--torch-child", nargs=3, metavar=("DTYPE", "M", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.native_blas:
-        return native_blas_rerun(str(Path(__file__).resolve()), sys.argv[1:] if argv is None else list(argv))
-    if args.native_blas_child and args.json == DEFAULT_JSON:
-        args.json = NATIVE_JSON  # keep the run with the environment's kernel beside it
     if args.memory_child:
         variant, dtype, m = args.memory_child
         print(json.dumps(memory_child(variant, dtype, int(m))))
@@ -516,6 +511,10 @@ def main(argv=None) -> int:
         dtype, m, batch = args.torch_child
         print(json.dumps(torch_epoch_child(dtype, int(m), int(batch))))
         return 0
+    status = rerun_without_overrides(str(Path(__file__).resolve()), sys.argv[1:] if argv is None else list(argv), args)
+    if status is not None:
+        return status
+    args.json = results_path(args.json, DEFAULT_JSON, args)
     load_torch(not args.no_torch)
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
     unknown = wanted - {"small", "large", "memory", "scaling"}
@@ -524,12 +523,12 @@ def main(argv=None) -> int:
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds must be a positive integer, got {args.rounds}")
     q = args.quick
-    record = {"quick": q, "native_blas": args.native_blas_child, "environment": environment(),
+    record = {"quick": q, "env_blas": args.env_blas, "environment": environment(),
               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     print(f"practicaldl {pdl.__version__}, numpy {np.__version__}, "
           f"{'PyTorch ' + torch.__version__ if torch is not None else 'no PyTorch (its rows are skipped)'}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    print(kernel_line(args.native_blas_child))
+    print(kernel_line())
     t0 = time.perf_counter()
     if "small" in wanted:
         record["small"] = workload_small(2000 if q else 15000, args.rounds or (3 if q else 5))
