@@ -616,12 +616,14 @@ def check_backprop(params: dict, X, Y, *, l2: float = 0.0, keep_prob=1.0, rng=No
 
 
 def check_classifier_gradients(clf, X, y, *, epsilon: float = 1e-7, max_samples: int | None = None, rng=None,
-                               method: str = "structured", threshold: float = DEFAULT_THRESHOLD) -> GradCheckReport:
+                               method: str = "structured", threshold: float = DEFAULT_THRESHOLD,
+                               n_jobs: int = 1) -> GradCheckReport:
     """Check the gradients of a fitted ``NeuralNetClassifier`` on X (n_samples, n_features), labels y.
 
     Uses the classifier's ``parameters_`` (as float64), ``l2``, ``keep_prob``, ``activation`` and
     output layer. ``max_samples`` keeps the first that many samples. With dropout one set of masks
     is drawn from ``rng`` (None: ``clf.random_state`` if it is an int, else seed 0) and replayed.
+    ``n_jobs``: threads for the structured pass (see ``check_backprop``).
     """
     params = getattr(clf, "parameters_", None)
     if params is None:
@@ -648,7 +650,7 @@ def check_classifier_gradients(clf, X, y, *, epsilon: float = 1e-7, max_samples:
         rng = rs if isinstance(rs, (int, np.integer)) and not isinstance(rs, bool) else 0
     return check_backprop(params, np.asarray(X, dtype=np.float64).T, Y, l2=clf.l2, keep_prob=clf.keep_prob,
                           rng=rng, epsilon=epsilon, activation=clf.activation, output=clf.output_, method=method,
-                          threshold=threshold)
+                          threshold=threshold, n_jobs=n_jobs)
 
 
 # -- the course's one-dimensional example ---------------------------------------------------------
