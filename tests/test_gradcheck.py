@@ -170,6 +170,18 @@ def test_structured_pass_that_drifts_from_the_loop_falls_back_to_the_loop(monkey
     assert report.difference == loop.difference
 
 
+def test_l2_terms_that_drift_from_numpys_sum_make_the_check_fall_back_to_the_loop(monkeypatch):
+    # plant a one-ulp error in the replayed pairwise sums of the L2 terms: the spot check must notice
+    from practicaldl import _pairwise
+
+    replaced = _pairwise.Pairwise.replaced
+    monkeypatch.setattr(_pairwise.Pairwise, "replaced", lambda self, i, v: np.nextafter(replaced(self, i, v), np.inf))
+    params, X, Y = make_problem()
+    report = gc.check_backprop(params, X, Y, l2=0.5)
+    assert report.method == "loop" and any("bit for bit" in note for note in report.notes)
+    assert report.difference == gc.check_backprop(params, X, Y, l2=0.5, method="loop").difference
+
+
 def test_vector_to_dictionary_accepts_key_shape_pairs():
     theta = np.arange(8.0).reshape(-1, 1)
     out = gc.vector_to_dictionary(theta, [("W1", (2, 3)), ("b1", (2, 1))])
@@ -486,3 +498,38 @@ def test_a_parameter_whose_every_entry_is_a_kink_is_reported_unchecked():
     assert "every entry at a kink (not compared): b2" in str(report)
     assert "all kinks" in str(report) and report.to_dict()["unchecked"] == ["b2"]
     assert report.passed  # a kink is not a bug
+
+
+# -- numpy's pairwise summation, replayed (the L2 terms of the structured check) ---------------------
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3000), st.integers(0, 2**31 - 1))
+def test_pairwise_replay_is_numpys_sum_bit_for_bit(n, seed):
+    from practicaldl._pairwise import Pairwise
+
+    rng = np.random.RandomState(seed)
+    a = np.square(rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 4, n))  # squares over 16 decades
+    index = np.concatenate([[0, n - 1], rng.randint(0, n, 40), np.arange(min(n, 200))])  # leaf edges included
+    values = np.square(rng.standard_normal(index.size)) * 10.0 ** rng.uniform(-4, 4, index.size)
+    sums = Pairwise(a)
+    assert sums.total() == np.sum(a)
+    for i, v, got in zip(index, values, sums.replaced(index, values)):
+        changed = a.copy()
+        changed[i] = v
+        assert got == np.sum(changed), (n, i)
+
+
+@pytest.mark.parametrize("shape", [(512, 256), (7, 40001 // 7), (1, 1), (3, 5), (129, 1)])
+def test_pairwise_replay_on_weight_matrices(shape):
+    # np.sum(np.square(W)) of a 2-D C-ordered W (what l2_penalty computes), wide ones included
+    from practicaldl._pairwise import Pairwise
+
+    rng = np.random.RandomState(sum(shape))
+    W = rng.standard_normal(shape)
+    sums = Pairwise(np.square(W))
+    index = rng.randint(0, W.size, 300)
+    values = W.ravel()[index] + rng.choice([-1e-7, 1e-7], index.size)
+    got = sums.replaced(index, np.square(values))
+    for i, v, g in zip(index, values, got):
+        changed = W.copy().ravel()
+        changed[i] = v
+        assert g == float(np.sum(np.square(changed.reshape(shape)), dtype=np.float64))

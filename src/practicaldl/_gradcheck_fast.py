@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
+from ._pairwise import Pairwise
 from .activations import get_activation
 from .losses import OUTPUTS
 from .network import compute_cost, forward_propagation
@@ -156,6 +157,7 @@ class _Network:
         self.losses = self._column_losses(self.Z[-1], slice(None))  # (m,) per-example losses of the reference
         # L2 terms exactly as regularization.l2_penalty computes them.
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
+        self._pairwise = {}  # layer -> Pairwise(W_l^2), made when its perturbed L2 terms are first needed
         self._id = next(_NETWORK_IDS)  # whose reference the slot buffers hold (see _slots)
         self.n_jobs, self.pool = 1, None  # threads for the products above a layer (see _losses_packed)
 
@@ -165,14 +167,12 @@ class _Network:
         return OUTPUTS[self.output].terms(ZL, self.Y[:, cols]).reshape(-1)
 
     def _penalties(self, l, new_terms):
-        """``(l2 / 2m) sum_l ||W_l||^2`` with layer l's term replaced, summed as ``l2_penalty`` does."""
-        terms = list(self.l2_terms)
-        out = np.empty(len(new_terms))
-        coef = self.l2 / (2 * self.m)
-        for i, t in enumerate(new_terms.tolist()):
-            terms[l - 1] = t
-            out[i] = coef * sum(terms)
-        return out
+        """``(l2 / 2m) sum_l ||W_l||^2`` with layer l's term replaced by each of ``new_terms`` (P,),
+        summed as ``l2_penalty`` does (the builtin ``sum``: left to right from 0), elementwise."""
+        total = np.zeros(len(new_terms))
+        for r, term in enumerate(self.l2_terms, 1):
+            total = total + (new_terms if r == l else term)
+        return self.l2 / (2 * self.m) * total
 
     def perturbed_rows(self, l, ks, epsilon):
         """Row j of ``Z_l`` with ``W_l[j, k]`` set to ``w +- eps``, for every j and every k in ``ks``.
@@ -213,7 +213,7 @@ class _Network:
             losses = self._losses_packed(l, rows, new, ref, kink)
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
         if self.l2:  # the bias passes leave the penalty as it is
-            J = J + (self._penalties(l, self._l2_terms(self.params[f"W{l}"], w_flat, w_values)) if w_flat is not None
+            J = J + (self._penalties(l, self._l2_terms(l, w_flat, w_values)) if w_flat is not None
                      else self.l2 / (2 * self.m) * sum(self.l2_terms))
         return J, kink
 
@@ -335,17 +335,13 @@ class _Network:
             crossed &= mask  # a dropped unit's kink cannot reach the cost
         return crossed
 
-    @staticmethod
-    def _l2_terms(W, flat, new_values):
-        """``sum(square(W'))`` for W with entry ``flat[p]`` set to ``new_values[p]``, summed as numpy sums W."""
-        sq = np.square(W).ravel()
-        out = np.empty(flat.size)
-        step = max(1, CHUNK_ELEMENTS // sq.size)
-        for s in range(0, flat.size, step):
-            block = np.broadcast_to(sq, (min(step, flat.size - s), sq.size)).copy()
-            block[np.arange(block.shape[0]), flat[s:s + step]] = np.square(new_values[s:s + step])
-            out[s:s + step] = np.sum(block, axis=1, dtype=np.float64)
-        return out
+    def _l2_terms(self, l, flat, new_values):
+        """``sum(square(W_l'))`` for W_l with entry ``flat[p]`` set to ``new_values[p]``, summed as
+        NumPy sums W_l (its pairwise summation, replayed for the one changed entry: ``_pairwise``)."""
+        sums = self._pairwise.get(l)
+        if sums is None:
+            sums = self._pairwise[l] = Pairwise(np.square(self.params[f"W{l}"]))
+        return sums.replaced(flat, np.square(new_values))
 
 
 def _layer_gradapprox(net, l, epsilon):
