@@ -138,20 +138,19 @@ def test_structured_pass_is_the_plain_loop_bit_for_bit(dims, m, activation, outp
     # cost of the plain loop exactly, so the raw difference (over all entries) is the loop's number;
     # small chunks make every layer reuse its cached slots, which must be the reference's each time;
     # zeros in X (sparse inputs, as pixels) make which examples a pass changes differ from pass to pass;
-    # two threads share the slots of every chunk
+    # two threads share the chunks (each with its own slot buffers)
     from practicaldl import _gradcheck_fast
 
     dims = dims + [1 if output == "sigmoid" else 3]
     params, X, Y = make_problem(dims=tuple(dims), m=m, output=output, seed=seed % 1000)
     X[np.random.RandomState(seed % 1000).random_sample(X.shape) < 0.3] = 0.0
     kw = dict(l2=l2, keep_prob=keep_prob, activation=activation, output=output)
-    chunk, parallel = _gradcheck_fast.CHUNK_ELEMENTS, _gradcheck_fast.PARALLEL_ELEMENTS
+    chunk = _gradcheck_fast.CHUNK_ELEMENTS
     _gradcheck_fast.CHUNK_ELEMENTS = 1 if small_chunks else chunk
-    _gradcheck_fast.PARALLEL_ELEMENTS = 1  # with threads, every chunk's slots are split between them
     try:
         fast = gc.check_backprop(params, X, Y, rng=seed, n_jobs=2 if threads else 1, **kw)
     finally:
-        _gradcheck_fast.CHUNK_ELEMENTS, _gradcheck_fast.PARALLEL_ELEMENTS = chunk, parallel
+        _gradcheck_fast.CHUNK_ELEMENTS = chunk
     loop = gc.check_backprop(params, X, Y, rng=seed, method="loop", **kw)
     assert fast.method == "structured"
     assert fast.raw_difference == loop.raw_difference
@@ -320,11 +319,11 @@ def test_random_narrow_networks_with_heavy_dropout_match_the_loop(seed):
 
 def test_threads_give_the_same_report_kinks_found_above_included(monkeypatch):
     # zero biases and a zero example: Z1 and Z2 of that example sit exactly at 0, so passes of
-    # layer 1 cross kinks in the layers above (the packed path's "crossed" search). With
-    # PARALLEL_ELEMENTS = 1 every chunk's slots are split between the two threads.
+    # layer 1 cross kinks in the layers above (the packed path's "crossed" search). One-column
+    # chunks give the two threads many chunks of every layer to share.
     from practicaldl import _gradcheck_fast
 
-    monkeypatch.setattr(_gradcheck_fast, "PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(_gradcheck_fast, "CHUNK_ELEMENTS", 1)
     params, X, Y = make_problem(dims=(4, 5, 3, 3, 1), m=9, bias_scale=0.0)
     X[:, 2] = 0.0
     one = gc.check_backprop(params, X, Y, l2=0.2)

@@ -19,9 +19,9 @@ repeated, and the structured pass skips it:
   it saves: each pass gets a slot of its own (``_losses_per_pass``);
 * the slots are never built afresh: each thread keeps its buffers from one check to the next, and
   every call undoes its own writes, so the slots are the reference's again for the next one;
-* with ``n_jobs`` threads, the long part of a chunk (the products and elementwise passes of the
-  layers above, ``_up``) is split between them; the short NumPy calls around it stay in one thread
-  (threads that each took whole chunks fought over the GIL and were slower than one).
+* with ``n_jobs`` threads, the chunks of all layers are shared among them, each taking the next
+  when it is free (``_run``): a thread in a long product of layer 1 (the GIL released) overlaps
+  well with one doing the short NumPy calls of layer 2.
 
 Exactness. Every perturbed cost is computed with the same floating-point operations, on the same
 values, as ``forward_propagation`` + ``compute_cost`` (the plain loop): the same ``fl(w +- eps)``;
@@ -50,6 +50,7 @@ disagree by more than a tolerance), so with kinks present the two may exclude di
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -84,9 +85,6 @@ _IN_PLACE = {
 #: 5.8 / 4.9 / 3.2 / 2.8 / 3.6 ms with 2^17 / 2^18 / 2^19 / 2^20 / 2^21 elements.
 CHUNK_ELEMENTS = 1 << 20
 
-#: Slot elements (slots x units x examples) from which the products above a layer are shared among
-#: ``n_jobs`` threads: below it, handing work to a thread costs more than it saves.
-PARALLEL_ELEMENTS = 1 << 15
 
 #: Work buffers, per thread, kept from one check to the next (each at most about ``CHUNK_ELEMENTS``
 #: elements, a few per layer): fresh multi-MB arrays for every check cost page faults that took
@@ -159,7 +157,6 @@ class _Network:
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
         self._pairwise = {}  # layer -> Pairwise(W_l^2), made when its perturbed L2 terms are first needed
         self._id = next(_NETWORK_IDS)  # whose reference the slot buffers hold (see _slots)
-        self.n_jobs, self.pool = 1, None  # threads for the products above a layer (see _losses_packed)
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
     def _column_losses(self, ZL, cols):
@@ -239,16 +236,6 @@ class _Network:
         finally:
             slots[at] = ref[rows]  # the slots are the reference's again, for the next call
 
-    def _split(self, B, elements_per_item, fn, *args):
-        """``fn(*args, part)`` over ``range(B)`` cut into one slice per thread when the work is large
-        enough (``PARALLEL_ELEMENTS``), else one slice; returns the results in order."""
-        share = max(1, -(-B // self.n_jobs))  # items per thread
-        parts = [slice(s, min(s + share, B)) for s in range(0, B, share)]
-        if self.pool is None or len(parts) < 2 or elements_per_item * B < PARALLEL_ELEMENTS:
-            parts = [slice(0, B)]
-        later = [self.pool.submit(fn, *args, part) for part in parts[1:]]
-        return parts, [fn(*args, parts[0])] + [f.result() for f in later]
-
     def _losses_packed(self, l, rows, new, ref, kink):
         """Per-example losses (P, m) of passes of layer l < L-1, packed into shared slots; sets
         ``kink[p]`` where pass p moves a ReLU pre-activation of a layer above across 0.
@@ -266,17 +253,12 @@ class _Network:
         at = (slot, rows[p], c)
         slots[at] = new[p, c]
         try:
-            outs = [_buffer(f"Z{r}", (B, self.params[f"W{r}"].shape[0], self.m)) for r in range(l + 1, self.L + 1)]
-            crossed = _buffer("crossed", (B, self.m), bool)
-            parts, found = self._split(B, ref.size, self._up, l, slots, outs, crossed)
-            if any(found):  # rare: find the passes whose columns crossed
-                for part, hit in zip(parts, found):
-                    if not hit:
-                        crossed[part] = False
+            Z, crossed = self._up(l, slots)
+            if crossed is not None:  # rare: find the passes whose columns crossed
                 owner = np.full((B, self.m), -1)  # the pass each slot column carries
                 owner[slot, c] = p
                 kink[owner[crossed & (owner >= 0)]] = True
-            ZL = np.ascontiguousarray(outs[-1][slot, :, c].T)  # (n_L, N): the changed examples' logits, as Z_L
+            ZL = np.ascontiguousarray(Z[slot, :, c].T)  # (n_L, N): the changed examples' logits, as Z_L
         finally:
             slots[at] = ref[at[1:]]  # the slots are the reference's again, for the next call
         losses = np.empty((rows.size, self.m))
@@ -284,14 +266,14 @@ class _Network:
         losses[p, c] = self._column_losses(ZL, c)
         return losses
 
-    def _up(self, l, slots, outs, crossed, part):
-        """Layers l+1 .. L for the slots ``part`` (a slice): ``outs[r-l-1][part] = Z_r`` of every slot,
-        one product per slot in the reference's shape; for ReLU, ``crossed[part]`` (B, m) marks the
-        slot columns where a unit of a layer above is on the other side of 0 from the reference
-        (filled only when there is one). Returns whether there is one. Threads run disjoint parts."""
-        S, found = slots[part], False
-        for i, r in enumerate(range(l + 1, self.L + 1)):
-            S = np.matmul(self.params[f"W{r}"], S, out=outs[i][part])  # (b, n_r, m)
+    def _up(self, l, slots):
+        """Layers l+1 .. L for the slots (B, n_l, m), one product per slot in the reference's shape.
+        Returns ``Z_L`` of every slot (B, n_L, m) and, for ReLU, None or (B, m) marking the slot
+        columns where a unit of a layer above is on the other side of 0 from the reference."""
+        B, S, crossed = slots.shape[0], slots, None
+        for r in range(l + 1, self.L + 1):
+            W = self.params[f"W{r}"]
+            S = np.matmul(W, S, out=_buffer(f"Z{r}", (B, W.shape[0], self.m)))  # (B, n_r, m)
             S += self.b_full[r - 1]
             if r == self.L:
                 break
@@ -299,13 +281,12 @@ class _Network:
             if self.activation == "relu":
                 units = self._crossed(S, self.on[r - 1], mask, _buffer("units", S.shape, bool))
                 if units.any():
-                    np.logical_or(crossed[part] if found else False, units.any(axis=1), out=crossed[part])
-                    found = True
+                    crossed = units.any(axis=1) if crossed is None else crossed | units.any(axis=1)
             S = _IN_PLACE[self.activation](S)  # g(Z), then * D / keep, as forward does
             if mask is not None:
                 np.multiply(S, mask, out=S)
                 np.multiply(S, S.dtype.type(1.0 / self.keep[r - 1]), out=S)
-        return found
+        return S, crossed
 
     def _slots(self, l, ref, B, capacity):
         """``(B,) + ref.shape`` copies of layer l's reference ``ref`` (``A_l``, or ``Z_L``), from a
@@ -344,9 +325,10 @@ class _Network:
         return sums.replaced(flat, np.square(new_values))
 
 
-def _layer_gradapprox(net, l, epsilon):
-    """Centred differences and kink flags for every entry of layer l (W_l row-major, then b_l),
-    with the costs ``J(theta +- eps e_i)``.
+def _layer_chunks(net, l, epsilon):
+    """The work of layer l in chunks: callables, each returning ``(flat, J, kink)`` for some entries
+    of W_l (row-major) or b_l: their flat indices (e,), the costs ``J(theta + eps e_i)`` then
+    ``J(theta - eps e_i)`` (2e,), and kink flags in the same order (2e,).
 
     The entries of W_l go a few columns at a time (``perturbed_rows``), the biases together; each
     chunk carries the plus and the minus pass of its entries, and ``perturbed_costs`` takes at
@@ -376,8 +358,13 @@ def _layer_gradapprox(net, l, epsilon):
         Zrow = np.concatenate([net.WA[l - 1] + (b + epsilon), net.WA[l - 1] + (b - epsilon)])
         return (n * K + j,) + costs(np.tile(j, 2), Zrow)
 
-    starts = range(0, K, per_chunk)
-    results = [w_chunk(k0) for k0 in starts] + [b_chunk()]
+    return [functools.partial(w_chunk, k0) for k0 in range(0, K, per_chunk)] + [b_chunk]
+
+
+def _layer_result(net, l, epsilon, results):
+    """Centred differences, kink flags, ``J_plus`` and ``J_minus`` of every entry of layer l
+    (W_l row-major, then b_l) from the results of its chunks."""
+    n, K = net.params[f"W{l}"].shape
     E = n * K + n
     J_plus, J_minus, kinks = np.empty(E), np.empty(E), np.empty(E, dtype=bool)
     for flat, J, kink in results:
@@ -387,41 +374,79 @@ def _layer_gradapprox(net, l, epsilon):
     return (J_plus - J_minus) / (2 * epsilon), kinks, J_plus, J_minus
 
 
+def _run(tasks, pool, n_jobs):
+    """``[task() for task in tasks]``, shared among this thread and ``n_jobs - 1`` of ``pool``'s:
+    each takes the next task when it is free. Threads that each run whole chunks overlap well when
+    one is in a long product (GIL released) while the other does short NumPy calls; splitting each
+    chunk's products between them measured slower (more hand-offs, both waiting on the GIL)."""
+    if pool is None or n_jobs < 2 or len(tasks) < 2:
+        return [task() for task in tasks]
+    results = [None] * len(tasks)
+    order = iter(range(len(tasks)))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                i = next(order, None)
+            if i is None:
+                return
+            results[i] = tasks[i]()
+
+    helpers = [pool.submit(work) for _ in range(min(n_jobs, len(tasks)) - 1)]
+    try:
+        work()
+    finally:
+        for helper in helpers:
+            helper.result()
+    return results
+
+
 def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, output, epsilon,
                                   reference_cost=None, n_jobs=1) -> StructuredResult:
     """Centred differences of every entry of ``params`` (float64 dict W1, b1, ...) by the structured pass.
 
-    ``n_jobs`` threads share the chunks of each layer (the results do not depend on it).
+    ``n_jobs`` threads share the chunks of all layers (the results do not depend on it).
     ``reference_cost(params) -> float`` is the plain cost function; when given, eight perturbed
-    costs per layer are recomputed with it and compared bit for bit (``exact`` in the result).
+    costs per layer are recomputed with it and compared bit for bit (``exact`` in the result;
+    ``_spot_checks``).
     """
     net = _Network(params, X, Y, l2=l2, keep=keep, masks=masks, activation=activation, output=output)
-    numerical, kinks = {}, {}
+    layers = range(1, net.L + 1)
+    chunks = {l: _layer_chunks(net, l, epsilon) for l in layers}
+    spots = _spot_checks(net, reference_cost, epsilon) if reference_cost is not None else []
+    # heaviest (lowest layers) first; the spot checks, independent of the rest, fill the end
+    tasks = [chunk for l in layers for chunk in chunks[l]] + spots
+    results = iter(_run(tasks, _pool(n_jobs) if n_jobs > 1 else None, n_jobs))
+    numerical, kinks, J = {}, {}, {}
     n_eval = 1
-    exact = net.consistent
-    net.n_jobs, net.pool = n_jobs, (_pool(n_jobs) if n_jobs > 1 else None)  # numpy releases the GIL
-    for l in range(1, net.L + 1):
+    for l in layers:
         n, K = params[f"W{l}"].shape
-        ga, kink, J_plus, J_minus = _layer_gradapprox(net, l, epsilon)
+        ga, kink, J[l, True], J[l, False] = _layer_result(net, l, epsilon, [next(results) for _ in chunks[l]])
         n_eval += 2 * ga.size
         numerical[f"W{l}"], numerical[f"b{l}"] = ga[: n * K].reshape(n, K), ga[n * K:].reshape(n, 1)
         kinks[f"W{l}"], kinks[f"b{l}"] = kink[: n * K].reshape(n, K), kink[n * K:].reshape(n, 1)
-        if reference_cost is not None and exact:
-            exact = _spot_check(net, l, J_plus, J_minus, reference_cost, epsilon)
+    exact = net.consistent and all(float(J[l, plus][i]) == cost for l, i, plus, cost in results)
     return StructuredResult(numerical, kinks, float(net.cost), n_eval, bool(exact))
 
 
-def _spot_check(net, l, J_plus, J_minus, reference_cost, epsilon):
-    """Recompute ``J(theta +- eps e_i)`` with the plain cost function for four entries of layer l:
-    the first and last entry of W_l (first and last chunk), one in between, the first of b_l."""
-    n, K = net.params[f"W{l}"].shape
-    picks = [("W", (0, 0)), ("W", (n - 1, K - 1)), ("W", (n // 2, K // 2)), ("b", (0, 0))]
-    for kind, index in picks:
-        i = index[0] * K + index[1] if kind == "W" else n * K + index[0]
-        for sign, J in ((1.0, J_plus[i]), (-1.0, J_minus[i])):
-            trial = dict(net.params)  # the other arrays are only read
-            trial[f"{kind}{l}"] = net.params[f"{kind}{l}"].copy()
-            trial[f"{kind}{l}"][index] = trial[f"{kind}{l}"][index] + sign * epsilon
-            if float(J) != float(reference_cost(trial)):
-                return False
-    return True
+def _spot_checks(net, reference_cost, epsilon):
+    """Tasks that recompute ``J(theta +- eps e_i)`` with the plain cost function for four entries per
+    layer: the first and last entry of W_l (first and last chunk), one in between, the first of
+    b_l. Each returns ``(l, i, sign, J)``, i the flat index in the layer's order (W_l, then b_l)."""
+    tasks = []
+    for l in range(1, net.L + 1):
+        n, K = net.params[f"W{l}"].shape
+        for kind, index in (("W", (0, 0)), ("W", (n - 1, K - 1)), ("W", (n // 2, K // 2)), ("b", (0, 0))):
+            i = index[0] * K + index[1] if kind == "W" else n * K + index[0]
+            for sign in (1.0, -1.0):
+                tasks.append(functools.partial(_spot_cost, net, reference_cost, l, f"{kind}{l}", index, i,
+                                               sign * epsilon))
+    return tasks
+
+
+def _spot_cost(net, reference_cost, l, key, index, i, step):
+    trial = dict(net.params)  # the other arrays are only read
+    trial[key] = net.params[key].copy()
+    trial[key][index] = trial[key][index] + step
+    return l, i, step > 0, float(reference_cost(trial))
