@@ -532,3 +532,10 @@ def test_pairwise_replay_on_weight_matrices(shape):
         changed = W.copy().ravel()
         changed[i] = v
         assert g == float(np.sum(np.square(changed.reshape(shape)), dtype=np.float64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, np.inf]), min_size=1, max_size=40), st.integers(1, 5))
+def test_worst_entries_are_a_stable_sort_with_ties_by_index(values, n):
+    values = np.array(values)
+    assert gc._largest(values, n).tolist() == np.argsort(-values, kind="stable")[:n].tolist()
