@@ -245,25 +245,32 @@ class _Network:
         passes that change different examples share a copy, and every product above runs in the
         reference's own shape (the BLAS runs the reference's kernel for each column).
         """
+        m = self.m
         changed = new != ref[rows]  # (P, m)
-        p, c = np.nonzero(changed)
-        slot = (np.cumsum(changed, axis=0, dtype=np.intp) - 1)[p, c]  # pass p's rank among those changing c
+        # the pairs as flat indices (1-D fancy indexing is about 4x faster than 2-D or 3-D)
+        pc = np.flatnonzero(changed)  # p m + c
+        p = pc // m
+        c = pc - p * m
+        slot = np.cumsum(changed, axis=0, dtype=np.intp).reshape(-1)[pc] - 1  # pass p's rank among those changing c
         B = int(slot.max(initial=-1)) + 1
         slots = self._slots(l, ref, B, rows.size)  # (B, n_l, m), each equal to the reference
-        at = (slot, rows[p], c)
-        slots[at] = new[p, c]
+        r_c = rows[p] * m + c  # (row, example) in A_l
+        at = (slot * ref.shape[0]) * m + r_c  # (slot, row, example) in the slots
+        flat = slots.reshape(-1)
+        flat[at] = new.reshape(-1)[pc]
         try:
             Z, crossed = self._up(l, slots)
             if crossed is not None:  # rare: find the passes whose columns crossed
-                owner = np.full((B, self.m), -1)  # the pass each slot column carries
+                owner = np.full((B, m), -1)  # the pass each slot column carries
                 owner[slot, c] = p
                 kink[owner[crossed & (owner >= 0)]] = True
-            ZL = np.ascontiguousarray(Z[slot, :, c].T)  # (n_L, N): the changed examples' logits, as Z_L
+            # (n_L, N): the changed examples' logits, as Z_L
+            ZL = Z.reshape(-1)[(slot * Z.shape[1] + np.arange(Z.shape[1])[:, None]) * m + c]
         finally:
-            slots[at] = ref[at[1:]]  # the slots are the reference's again, for the next call
-        losses = np.empty((rows.size, self.m))
+            flat[at] = ref.reshape(-1)[r_c]  # the slots are the reference's again, for the next call
+        losses = np.empty((rows.size, m))
         losses[:] = self.losses
-        losses[p, c] = self._column_losses(ZL, c)
+        losses.reshape(-1)[pc] = self._column_losses(ZL, c)
         return losses
 
     def _up(self, l, slots):
