@@ -14,14 +14,14 @@ repeated, and the structured pass skips it:
   reference's values all the way up, so only the changed columns go up, packed into *slots*:
   copies of the reference ``A_l`` in which a pass's changed column c sits at its own position c.
   Passes that change different examples share a slot (for ReLU about 0.6 slots per pass instead
-  of 1), and ``np.matmul`` runs one product per slot, in C. For the last hidden layer, where only
-  the output layer's small product follows, that bookkeeping per changed example costs more than
-  it saves: each pass gets a slot of its own (``_losses_per_pass``);
+  of 1), and ``np.matmul`` runs one product per slot, in C. The (pass, example) pairs are handled
+  as flat indices (1-D fancy indexing is about 4x faster than 3-D);
 * the slots are never built afresh: each thread keeps its buffers from one check to the next, and
   every call undoes its own writes, so the slots are the reference's again for the next one;
 * with ``n_jobs`` threads, the chunks of all layers are shared among them, each taking the next
-  when it is free (``_run``): a thread in a long product of layer 1 (the GIL released) overlaps
-  well with one doing the short NumPy calls of layer 2.
+  when it is free (``_run``): helpers take the layers with products above first, the calling
+  thread the others, so that a thread in a long product (the GIL released) overlaps with one
+  doing short NumPy calls.
 
 Exactness. Every perturbed cost is computed with the same floating-point operations, on the same
 values, as ``forward_propagation`` + ``compute_cost`` (the plain loop): the same ``fl(w +- eps)``;
@@ -204,40 +204,15 @@ class _Network:
                 new = new * mask[rows] * new.dtype.type(1.0 / self.keep[l - 1])
             if self.activation == "relu":
                 kink |= self._crossed(Zrow, self.on[l - 1][rows], None if mask is None else mask[rows]).any(axis=1)
-        if l >= self.L - 1:
-            losses = self._losses_per_pass(l, rows, new, ref)
-        else:
-            losses = self._losses_packed(l, rows, new, ref, kink)
+        losses = self._losses_packed(l, rows, new, ref, kink)
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
         if self.l2:  # the bias passes leave the penalty as it is
             J = J + (self._penalties(l, self._l2_terms(l, w_flat, w_values)) if w_flat is not None
                      else self.l2 / (2 * self.m) * sum(self.l2_terms))
         return J, kink
 
-    def _losses_per_pass(self, l, rows, new, ref):
-        """Per-example losses (P, m) of passes of the last two layers, one slot per pass.
-
-        Above layer L-1 there is only the output layer's small product (n_L rows), so packing
-        passes into shared slots would cost more bookkeeping per changed example than it saves:
-        pass p gets a slot of its own, the reference with row ``rows[p]`` replaced by ``new[p]``,
-        and every example goes through (an unchanged one gives the reference's own loss).
-        """
-        P, m = rows.size, self.m
-        ZL = slots = self._slots(l, ref, P, P)  # (P, n_l, m), each equal to the reference
-        at = (np.arange(P), rows)
-        slots[at] = new
-        try:
-            if l < self.L:  # Z_L = W_L A_{L-1} + b_L, a product per slot in the reference's shape
-                W = self.params[f"W{self.L}"]
-                ZL = np.matmul(W, slots, out=_buffer("ZL", (P, W.shape[0], m)))
-                ZL += self.b_full[self.L - 1]
-            logits = ZL.transpose(1, 0, 2).reshape(-1, P * m)  # (n_L, P m): each column an example of a pass
-            return self._column_losses(logits, np.tile(np.arange(m), P)).reshape(P, m)
-        finally:
-            slots[at] = ref[rows]  # the slots are the reference's again, for the next call
-
     def _losses_packed(self, l, rows, new, ref, kink):
-        """Per-example losses (P, m) of passes of layer l < L-1, packed into shared slots; sets
+        """Per-example losses (P, m) of passes of layer l, packed into shared slots; sets
         ``kink[p]`` where pass p moves a ReLU pre-activation of a layer above across 0.
 
         Only the (pass, example) pairs that differ from the reference go up, packed into "slots":
