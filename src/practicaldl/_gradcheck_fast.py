@@ -155,7 +155,6 @@ class _Network:
         self.losses = self._column_losses(self.Z[-1], slice(None))  # (m,) per-example losses of the reference
         # L2 terms exactly as regularization.l2_penalty computes them.
         self.l2_terms = [float(np.sum(np.square(params[f"W{l}"]), dtype=np.float64)) for l in range(1, self.L + 1)]
-        self._pairwise = {}  # layer -> Pairwise(W_l^2), made when its perturbed L2 terms are first needed
         self._id = next(_NETWORK_IDS)  # whose reference the slot buffers hold (see _slots)
 
     # -- pieces of the perturbed passes ---------------------------------------------------------
@@ -163,13 +162,23 @@ class _Network:
         """Per-example cross-entropy (N,) of the logits ``ZL`` (n_L, N) of examples ``cols``."""
         return OUTPUTS[self.output].terms(ZL, self.Y[:, cols]).reshape(-1)
 
-    def _penalties(self, l, new_terms):
-        """``(l2 / 2m) sum_l ||W_l||^2`` with layer l's term replaced by each of ``new_terms`` (P,),
-        summed as ``l2_penalty`` does (the builtin ``sum``: left to right from 0), elementwise."""
-        total = np.zeros(len(new_terms))
+    def l2_penalties(self, l, epsilon):
+        """The L2 term of the cost, ``(l2 / 2m) sum_r ||W_r||^2``, with entry i of W_l (flat) set to
+        ``w_i + eps`` and to ``w_i - eps``: two (n_l n_{l-1},) vectors, computed as ``l2_penalty``
+        computes it (each ``sum(square(W_r))`` by NumPy's pairwise summation, replayed for the one
+        changed entry by ``_pairwise``; the layers' terms summed left to right from 0, as the
+        builtin ``sum``), for all entries at once. The bias passes keep the reference's term."""
+        W = self.params[f"W{l}"].ravel()
+        index = np.arange(W.size)
+        changed = Pairwise(np.square(W)).replaced(np.concatenate([index, index]),
+                                                  np.square(np.concatenate([W + epsilon, W - epsilon])))
+        total = np.zeros(changed.size)
         for r, term in enumerate(self.l2_terms, 1):
-            total = total + (new_terms if r == l else term)
-        return self.l2 / (2 * self.m) * total
+            total = total + (changed if r == l else term)
+        return (self.l2 / (2 * self.m) * total).reshape(2, -1)
+
+    def reference_penalty(self):
+        return self.l2 / (2 * self.m) * sum(self.l2_terms)
 
     def perturbed_rows(self, l, ks, epsilon):
         """Row j of ``Z_l`` with ``W_l[j, k]`` set to ``w +- eps``, for every j and every k in ``ks``.
@@ -177,7 +186,7 @@ class _Network:
         One copy of W_l with its whole column k perturbed gives the perturbed rows of all n_l
         entries of that column at once, each product in the reference's own shape (so the BLAS
         runs the reference's kernel). Returns ``Zrow (2 len(ks) n_l, m)`` in the order
-        (sign, k, j) and the perturbed values in the same order.
+        (sign, k, j).
         """
         W = self.params[f"W{l}"]
         n, K = W.shape
@@ -186,13 +195,12 @@ class _Network:
         Wc = np.broadcast_to(W, (2, ks.size, n, K)).copy()
         Wc[:, q, :, ks] = values.transpose(1, 0, 2)  # copy (sign, k) has column k set to w +- eps
         Zrow = np.matmul(Wc.reshape(-1, n, K), self.A[l - 1]) + self.params[f"b{l}"]
-        return Zrow.reshape(-1, self.m), values.reshape(-1)
+        return Zrow.reshape(-1, self.m)
 
-    def perturbed_costs(self, l, rows, Zrow, w_flat=None, w_values=None):
+    def perturbed_costs(self, l, rows, Zrow, penalty):
         """Costs of P perturbed passes of layer l, where pass p has row ``rows[p]`` of ``Z_l``
-        replaced by ``Zrow[p]`` (m,), and, when ``w_flat`` is given, entry ``w_flat[p]`` of the
-        flattened W_l set to ``w_values[p]`` (for the L2 term). Returns ``(J (P,), crosses_kink (P,))``.
-        """
+        replaced by ``Zrow[p]`` (m,), and the L2 term ``penalty`` (P,) or scalar (see
+        ``l2_penalties``). Returns ``(J (P,), crosses_kink (P,))``."""
         P = rows.size
         kink = np.zeros(P, dtype=bool)
         if l == self.L:
@@ -206,9 +214,8 @@ class _Network:
                 kink |= self._crossed(Zrow, self.on[l - 1][rows], None if mask is None else mask[rows]).any(axis=1)
         losses = self._losses_packed(l, rows, new, ref, kink)
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
-        if self.l2:  # the bias passes leave the penalty as it is
-            J = J + (self._penalties(l, self._l2_terms(l, w_flat, w_values)) if w_flat is not None
-                     else self.l2 / (2 * self.m) * sum(self.l2_terms))
+        if self.l2:
+            J = J + penalty
         return J, kink
 
     def _losses_packed(self, l, rows, new, ref, kink):
@@ -298,13 +305,33 @@ class _Network:
             crossed &= mask  # a dropped unit's kink cannot reach the cost
         return crossed
 
-    def _l2_terms(self, l, flat, new_values):
-        """``sum(square(W_l'))`` for W_l with entry ``flat[p]`` set to ``new_values[p]``, summed as
-        NumPy sums W_l (its pairwise summation, replayed for the one changed entry: ``_pairwise``)."""
-        sums = self._pairwise.get(l)
-        if sums is None:
-            sums = self._pairwise[l] = Pairwise(np.square(self.params[f"W{l}"]))
-        return sums.replaced(flat, np.square(new_values))
+    def _slots(self, l, ref, B, capacity):
+        """``(B,) + ref.shape`` copies of layer l's reference ``ref`` (``A_l``, or ``Z_L``), from a
+        per-thread store that every call leaves as the reference (it undoes its own writes), sized
+        once for ``capacity`` slots and filled as far as used: fresh copies each call took longer
+        than the products that use them."""
+        store = _WORKSPACE.__dict__
+        flat, owner, filled = store.get(f"slots{l}", (None, None, 0))
+        size = max(B, capacity) * ref.size
+        if flat is None or flat.size < size:
+            flat, filled = np.empty(size), 0
+        elif owner != self._id:  # another network's reference
+            filled = 0
+        buf = flat[:size].reshape((-1,) + ref.shape)
+        if filled < B:
+            buf[filled:B] = ref
+            filled = B
+        store[f"slots{l}"] = flat, self._id, filled
+        return buf[:B]
+
+    @staticmethod
+    def _crossed(Z, on, mask, out=None):
+        """Where ``Z`` is on the other side of 0 from the reference pattern ``on``, for kept units."""
+        crossed = np.greater(Z, 0, out=out)
+        np.not_equal(crossed, on, out=crossed)
+        if mask is not None:
+            crossed &= mask  # a dropped unit's kink cannot reach the cost
+        return crossed
 
 
 def _layer_chunks(net, l, epsilon):
@@ -323,22 +350,26 @@ def _layer_chunks(net, l, epsilon):
     per_chunk = max(1, max_passes // (2 * n))  # columns of W_l per chunk
     j = np.arange(n)
 
-    def costs(rows, Zrow, w_flat=None, w_values=None):
+    if net.l2:
+        plus, minus = net.l2_penalties(l, epsilon)
+    else:
+        plus = minus = np.zeros(n * K)
+
+    def costs(rows, Zrow, penalty):
         parts = [net.perturbed_costs(l, rows[s:s + max_passes], Zrow[s:s + max_passes],
-                                     None if w_flat is None else w_flat[s:s + max_passes],
-                                     None if w_values is None else w_values[s:s + max_passes])
+                                     penalty if np.isscalar(penalty) else penalty[s:s + max_passes])
                  for s in range(0, rows.size, max_passes)]
         return np.concatenate([J for J, _ in parts]), np.concatenate([kink for _, kink in parts])
 
     def w_chunk(k0):
         ks = np.arange(k0, min(k0 + per_chunk, K))
-        Zrow, values = net.perturbed_rows(l, ks, epsilon)
+        Zrow = net.perturbed_rows(l, ks, epsilon)
         flat = (j[None, :] * K + ks[:, None]).ravel()  # entry of (k, j), W_l row-major
-        return (flat,) + costs(np.tile(j, 2 * ks.size), Zrow, np.tile(flat, 2), values)
+        return (flat,) + costs(np.tile(j, 2 * ks.size), Zrow, np.concatenate([plus[flat], minus[flat]]))
 
     def b_chunk():  # b_l[j] +- eps adds to the reference's own product, as forward's ``W @ A + b``
         Zrow = np.concatenate([net.WA[l - 1] + (b + epsilon), net.WA[l - 1] + (b - epsilon)])
-        return (n * K + j,) + costs(np.tile(j, 2), Zrow)
+        return (n * K + j,) + costs(np.tile(j, 2), Zrow, net.reference_penalty())
 
     return [functools.partial(w_chunk, k0) for k0 in range(0, K, per_chunk)] + [b_chunk]
 
