@@ -2,8 +2,7 @@
 
 Run (from the repository root)::
 
-    python benchmarks/bench_gradcheck.py             # both networks, 5 rounds (about 1-2 minutes
-                                                     # plus PyTorch's slow mode, ~20 s per round on the big one)
+    python benchmarks/bench_gradcheck.py             # both networks, 5 rounds (about 15 s)
     python benchmarks/bench_gradcheck.py --quick     # 2 rounds, PyTorch slow mode once
     python benchmarks/bench_gradcheck.py --no-torch --json out.json
     python benchmarks/bench_gradcheck.py --env-blas  # keep the environment's OpenBLAS overrides
@@ -322,7 +321,7 @@ def main(argv=None):
     args.json = results_path(args.json, DEFAULT_JSON, args)
     print(kernel_line())
     rounds = args.rounds or (2 if args.quick else 5)
-    torch_slow_rounds = 1 if args.quick else 2
+    torch_slow_rounds = 1 if args.quick else rounds  # paired with the same rounds of the others
     torch_child = TorchChild() if HAVE_TORCH and not args.no_torch else None
     limiter = threadpool_limits(limits=1) if threadpool_limits is not None else None
     try:
