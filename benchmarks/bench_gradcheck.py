@@ -16,8 +16,8 @@ X ~ N(0, 1), random 0/1 labels, epsilon = 1e-7, float64, no L2 or dropout unless
 
 Variants (all check every entry unless stated):
 
-* ``structured``: ``check_backprop`` (one thread; ``structured x2`` with ``n_jobs=2``, the
-  machine's two cores);
+* ``structured``: ``check_backprop(n_jobs=1)``, one thread; ``structured x2``: ``n_jobs=2``, the
+  machine's two cores (the default on a machine with two cores or more);
 * ``loop``: ``check_backprop(method="loop")``, the plain loop over practicaldl's forward pass (the
   reference whose difference the structured check reproduces);
 * ``course loop``: the course's ``gradient_check_n``, hand-written: for each entry copy theta,
@@ -225,7 +225,7 @@ def run_workload(name, dims, m, rounds, torch_child, torch_slow_rounds, kw=None)
     params, X, Y = make_problem(dims, m)
     n = sum(v.size for v in params.values())
     variants = {
-        "structured": lambda: timed(lambda: pdl.check_backprop(params, X, Y, **kw)),
+        "structured": lambda: timed(lambda: pdl.check_backprop(params, X, Y, n_jobs=1, **kw)),
         "structured x2": lambda: timed(lambda: pdl.check_backprop(params, X, Y, n_jobs=2, **kw)),
         "loop": lambda: timed(lambda: pdl.check_backprop(params, X, Y, method="loop", **kw)),
         "directional": lambda: timed(lambda: pdl.check_backprop(params, X, Y, method="directional", **kw)),

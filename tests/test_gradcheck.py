@@ -120,7 +120,7 @@ def test_correct_backprop_passes_and_structured_equals_loop(activation, output, 
 def test_structured_equals_loop_on_a_wider_network_with_l2_and_dropout():
     params, X, Y = make_problem(dims=(6, 12, 9, 1), m=17, seed=5)
     kw = dict(l2=0.3, keep_prob=(0.7, 0.9), rng=3)
-    fast = gc.check_backprop(params, X, Y, **kw)
+    fast = gc.check_backprop(params, X, Y, n_jobs=1, **kw)
     loop = gc.check_backprop(params, X, Y, method="loop", **kw)
     assert fast.method == "structured" and fast.passed
     assert fast.difference == pytest.approx(loop.difference, rel=1e-6)
@@ -326,7 +326,7 @@ def test_threads_give_the_same_report_kinks_found_above_included(monkeypatch):
     monkeypatch.setattr(_gradcheck_fast, "CHUNK_ELEMENTS", 1)
     params, X, Y = make_problem(dims=(4, 5, 3, 3, 1), m=9, bias_scale=0.0)
     X[:, 2] = 0.0
-    one = gc.check_backprop(params, X, Y, l2=0.2)
+    one = gc.check_backprop(params, X, Y, l2=0.2, n_jobs=1)
     two = gc.check_backprop(params, X, Y, l2=0.2, n_jobs=2)
     loop = gc.check_backprop(params, X, Y, l2=0.2, method="loop")
     assert one.method == two.method == "structured"
@@ -430,6 +430,14 @@ def test_epsilon_must_be_positive_finite(eps):
     params, X, Y = make_problem()
     with pytest.raises(ValueError, match="epsilon must be a positive finite number"):
         gc.check_backprop(params, X, Y, epsilon=eps)
+
+
+@pytest.mark.parametrize("n_jobs", [0, -1, 1.5, True])
+def test_n_jobs_must_be_a_positive_integer_or_none(n_jobs):
+    params, X, Y = make_problem()
+    with pytest.raises(ValueError, match="n_jobs"):
+        gc.check_backprop(params, X, Y, n_jobs=n_jobs)
+    assert gc.check_backprop(params, X, Y, n_jobs=None).method == "structured"  # None: the default
 
 
 def test_grads_shapes_and_keys_are_checked_by_name():

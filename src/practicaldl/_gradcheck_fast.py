@@ -97,13 +97,13 @@ _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def _pool(n_jobs):
-    """A thread pool of ``n_jobs`` workers, kept for the next check: its threads keep their work
+def _pool(helpers):
+    """A thread pool of ``helpers`` workers, kept for the next check: its threads keep their work
     buffers (``_WORKSPACE``), which a new pool per check would allocate and fault in again."""
     with _POOLS_LOCK:
-        pool = _POOLS.get(n_jobs)
+        pool = _POOLS.get(helpers)
         if pool is None:
-            pool = _POOLS[n_jobs] = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="practicaldl-gradcheck")
+            pool = _POOLS[helpers] = ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="practicaldl-gradcheck")
         return pool
 
 
@@ -387,15 +387,15 @@ def _layer_result(net, l, epsilon, results):
     return (J_plus - J_minus) / (2 * epsilon), kinks, J_plus, J_minus
 
 
-def _run(heavy, light, pool, n_jobs):
-    """``[task() for task in heavy + light]``, shared among this thread and ``n_jobs - 1`` of
-    ``pool``'s. The helpers take the next ``heavy`` task (long products, the GIL released) while
+def _run(heavy, light, n_jobs):
+    """``[task() for task in heavy + light]``, shared among this thread and ``n_jobs - 1`` helpers. The helpers take the next ``heavy`` task (long products, the GIL released) while
     this thread takes the next ``light`` one (many short NumPy calls, mostly holding the GIL);
     a thread whose list is done takes from the other. One list for all, or each chunk's products
     split between the threads, overlapped worse (on [20, 50, 50, 1]: 6.3-6.6 and 7.3 ms against
     5.5 ms for the chunks, 8.6 ms in one thread; native kernel)."""
     tasks = list(heavy) + list(light)
-    if pool is None or n_jobs < 2 or len(tasks) < 2:
+    n_helpers = min(n_jobs, len(tasks)) - 1
+    if n_helpers < 1:
         return [task() for task in tasks]
     results = [None] * len(tasks)
     queues = [list(range(len(heavy))), list(range(len(heavy), len(tasks)))]  # indices, taken from the front
@@ -410,7 +410,8 @@ def _run(heavy, light, pool, n_jobs):
                 i = queue.pop(0)
             results[i] = tasks[i]()
 
-    helpers = [pool.submit(work, 0) for _ in range(n_jobs - 1)]
+    pool = _pool(n_jobs - 1)
+    helpers = [pool.submit(work, 0) for _ in range(n_helpers)]
     try:
         work(1)
     finally:
@@ -436,7 +437,7 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
     # layer, the output layer and the spot checks (independent of the rest, so they fill the end)
     heavy = [chunk for l in layers if l < net.L - 1 for chunk in chunks[l]]
     light = [chunk for l in layers if l >= net.L - 1 for chunk in chunks[l]] + spots
-    results = iter(_run(heavy, light, _pool(n_jobs) if n_jobs > 1 else None, n_jobs))
+    results = iter(_run(heavy, light, n_jobs))
     numerical, kinks, J = {}, {}, {}
     n_eval = 1
     for l in layers:

@@ -382,8 +382,9 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
               epsilon: float = typer.Option(1e-7, "--epsilon", help="Centred-difference step."),
               plant_bug: Optional[str] = typer.Option(None, "--plant-bug",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
-              jobs: int = typer.Option(1, "--jobs", help="Threads that share the check's matrix products (the same "
-                                                          "numbers for any value; 2 pays off on wider networks)."),
+              jobs: Optional[int] = typer.Option(None, "--jobs", help="Threads that share the check (the same numbers "
+                                                                      "for any value; default: 2 on a machine with "
+                                                                      "two cores or more, else 1)."),
               json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Check backprop against centred differences: overall difference, one line per parameter, a verdict.
 
@@ -403,7 +404,7 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
 
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
-        if jobs <= 0:
+        if jobs is not None and jobs <= 0:
             raise UsageProblem(f"invalid value for --jobs: it must be a positive integer, got {jobs}")
         if not (np.isfinite(epsilon) and epsilon > 0):
             raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
@@ -432,7 +433,7 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
 
 
 def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max_samples, epsilon, plant_bug,
-                     jobs=1):
+                     jobs=None):
     from sklearn.preprocessing import LabelBinarizer
 
     from .network import backward_propagation, initialize_parameters
