@@ -38,7 +38,8 @@ not merely close to it (the difference of a correct backprop is rounding noise, 
 Cost for [20, 50, 50, 1], m = 32: the products above layer 1 dominate: 2,100 passes of layer 1
 packed into about 1,200 slots, each a 50 x 50 x 32 product (1e8 multiply-adds, 2.2 ms on one core
 of this machine with OpenBLAS's native kernel, 5.2 ms with its Haswell one), against 8.3e8
-multiply-adds plus 7,302 Python-level forward passes for the loop.
+multiply-adds plus 7,302 Python-level forward passes for the loop. The whole check takes about
+9 ms in one thread and 6.5-7.5 ms in two (native kernel; see ``benchmarks/README.md``).
 
 Kinks come from the pre-activations: an entry is a kink when one of its two perturbed passes
 moves a ReLU pre-activation of a kept (not dropped) unit to the other side of 0 from the
@@ -81,8 +82,9 @@ _IN_PLACE = {
 }
 
 #: Elements per working array (slots x units x examples) in one call of ``perturbed_costs``: 8 MB.
-#: Each call costs about 50 us of NumPy calls whatever its size; on [20, 50, 50, 1] layer 2 took
-#: 5.8 / 4.9 / 3.2 / 2.8 / 3.6 ms with 2^17 / 2^18 / 2^19 / 2^20 / 2^21 elements.
+#: Each call costs about 50 us of NumPy calls whatever its size, and larger arrays leave the cache:
+#: the check of [20, 50, 50, 1] took 11.9 / 9.0 / 8.7 / 9.9 ms in one thread and 13.3 / 7.8 / 6.5 /
+#: 7.3 ms in two with 2^18 / 2^19 / 2^20 / 2^21 elements (native kernel).
 CHUNK_ELEMENTS = 1 << 20
 
 
@@ -178,6 +180,7 @@ class _Network:
         return (self.l2 / (2 * self.m) * total).reshape(2, -1)
 
     def reference_penalty(self):
+        """The L2 term of the reference, as ``l2_penalty`` computes it (the bias passes keep it)."""
         return self.l2 / (2 * self.m) * sum(self.l2_terms)
 
     def perturbed_rows(self, l, ks, epsilon):
