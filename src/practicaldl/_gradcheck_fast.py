@@ -308,34 +308,6 @@ class _Network:
             crossed &= mask  # a dropped unit's kink cannot reach the cost
         return crossed
 
-    def _slots(self, l, ref, B, capacity):
-        """``(B,) + ref.shape`` copies of layer l's reference ``ref`` (``A_l``, or ``Z_L``), from a
-        per-thread store that every call leaves as the reference (it undoes its own writes), sized
-        once for ``capacity`` slots and filled as far as used: fresh copies each call took longer
-        than the products that use them."""
-        store = _WORKSPACE.__dict__
-        flat, owner, filled = store.get(f"slots{l}", (None, None, 0))
-        size = max(B, capacity) * ref.size
-        if flat is None or flat.size < size:
-            flat, filled = np.empty(size), 0
-        elif owner != self._id:  # another network's reference
-            filled = 0
-        buf = flat[:size].reshape((-1,) + ref.shape)
-        if filled < B:
-            buf[filled:B] = ref
-            filled = B
-        store[f"slots{l}"] = flat, self._id, filled
-        return buf[:B]
-
-    @staticmethod
-    def _crossed(Z, on, mask, out=None):
-        """Where ``Z`` is on the other side of 0 from the reference pattern ``on``, for kept units."""
-        crossed = np.greater(Z, 0, out=out)
-        np.not_equal(crossed, on, out=crossed)
-        if mask is not None:
-            crossed &= mask  # a dropped unit's kink cannot reach the cost
-        return crossed
-
 
 def _layer_chunks(net, l, epsilon):
     """The work of layer l in chunks: callables, each returning ``(flat, J, kink)`` for some entries
