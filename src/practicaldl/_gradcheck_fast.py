@@ -215,14 +215,14 @@ class _Network:
                 new = new * mask[rows] * new.dtype.type(1.0 / self.keep[l - 1])
             if self.activation == "relu":
                 kink |= self._crossed(Zrow, self.on[l - 1][rows], None if mask is None else mask[rows]).any(axis=1)
-        losses = self._losses_packed(l, rows, new, ref, kink)
+        losses = self._losses(l, rows, new, ref, kink)
         J = np.sum(losses, axis=1, dtype=np.float64) / self.m  # each row summed as losses sums (1, m)
         if self.l2:
             J = J + penalty
         return J, kink
 
-    def _losses_packed(self, l, rows, new, ref, kink):
-        """Per-example losses (P, m) of passes of layer l, packed into shared slots; sets
+    def _losses(self, l, rows, new, ref, kink):
+        """Per-example losses (P, m) of the passes of layer l, packed into shared slots; sets
         ``kink[p]`` where pass p moves a ReLU pre-activation of a layer above across 0.
 
         Only the (pass, example) pairs that differ from the reference go up, packed into "slots":
@@ -325,10 +325,7 @@ def _layer_chunks(net, l, epsilon):
     per_chunk = max(1, max_passes // (2 * n))  # columns of W_l per chunk
     j = np.arange(n)
 
-    if net.l2:
-        plus, minus = net.l2_penalties(l, epsilon)
-    else:
-        plus = minus = np.zeros(n * K)
+    plus, minus = net.l2_penalties(l, epsilon) if net.l2 else (None, None)
 
     def costs(rows, Zrow, penalty):
         parts = [net.perturbed_costs(l, rows[s:s + max_passes], Zrow[s:s + max_passes],
@@ -340,11 +337,12 @@ def _layer_chunks(net, l, epsilon):
         ks = np.arange(k0, min(k0 + per_chunk, K))
         Zrow = net.perturbed_rows(l, ks, epsilon)
         flat = (j[None, :] * K + ks[:, None]).ravel()  # entry of (k, j), W_l row-major
-        return (flat,) + costs(np.tile(j, 2 * ks.size), Zrow, np.concatenate([plus[flat], minus[flat]]))
+        penalty = np.concatenate([plus[flat], minus[flat]]) if net.l2 else 0.0
+        return (flat,) + costs(np.tile(j, 2 * ks.size), Zrow, penalty)
 
     def b_chunk():  # b_l[j] +- eps adds to the reference's own product, as forward's ``W @ A + b``
         Zrow = np.concatenate([net.WA[l - 1] + (b + epsilon), net.WA[l - 1] + (b - epsilon)])
-        return (n * K + j,) + costs(np.tile(j, 2), Zrow, net.reference_penalty())
+        return (n * K + j,) + costs(np.tile(j, 2), Zrow, net.reference_penalty() if net.l2 else 0.0)
 
     return [functools.partial(w_chunk, k0) for k0 in range(0, K, per_chunk)] + [b_chunk]
 
@@ -363,8 +361,10 @@ def _layer_result(net, l, epsilon, results):
 
 
 def _run(heavy, light, n_jobs):
-    """``[task() for task in heavy + light]``, shared among this thread and ``n_jobs - 1`` helpers. The helpers take the next ``heavy`` task (long products, the GIL released) while
-    this thread takes the next ``light`` one (many short NumPy calls, mostly holding the GIL);
+    """``[task() for task in heavy + light]``, shared among this thread and ``n_jobs - 1`` helpers.
+
+    The helpers take the next ``heavy`` task (long products, the GIL released) while this thread
+    takes the next ``light`` one (many short NumPy calls, mostly holding the GIL);
     a thread whose list is done takes from the other. One list for all, or each chunk's products
     split between the threads, overlapped worse (on [20, 50, 50, 1]: 6.3-6.6 and 7.3 ms against
     5.5 ms for the chunks, 8.6 ms in one thread; native kernel)."""
