@@ -173,8 +173,8 @@ def test_l2_terms_that_drift_from_numpys_sum_make_the_check_fall_back_to_the_loo
     # plant a one-ulp error in the replayed pairwise sums of the L2 terms: the spot check must notice
     from practicaldl import _pairwise
 
-    replaced = _pairwise.Pairwise.replaced
-    monkeypatch.setattr(_pairwise.Pairwise, "replaced", lambda self, i, v: np.nextafter(replaced(self, i, v), np.inf))
+    replaced = _pairwise.NumpySum.replaced
+    monkeypatch.setattr(_pairwise.NumpySum, "replaced", lambda self, i, v: np.nextafter(replaced(self, i, v), np.inf))
     params, X, Y = make_problem()
     report = gc.check_backprop(params, X, Y, l2=0.5)
     assert report.method == "loop" and any("bit for bit" in note for note in report.notes)
@@ -511,28 +511,30 @@ def test_a_parameter_whose_every_entry_is_a_kink_is_reported_unchecked():
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 3000), st.integers(0, 2**31 - 1))
 def test_pairwise_replay_is_numpys_sum_bit_for_bit(n, seed):
-    from practicaldl._pairwise import Pairwise
+    from practicaldl._pairwise import NumpySum, Pairwise
 
     rng = np.random.RandomState(seed)
     a = np.square(rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 4, n))  # squares over 16 decades
     index = np.concatenate([[0, n - 1], rng.randint(0, n, 40), np.arange(min(n, 200))])  # leaf edges included
     values = np.square(rng.standard_normal(index.size)) * 10.0 ** rng.uniform(-4, 4, index.size)
-    sums = Pairwise(a)
-    assert sums.total() == np.sum(a)
+    assert Pairwise(a).total_replayed() == np.sum(a)  # at most 3000 entries: one tree on every NumPy
+    sums = NumpySum(a)
     for i, v, got in zip(index, values, sums.replaced(index, values)):
         changed = a.copy()
         changed[i] = v
         assert got == np.sum(changed), (n, i)
 
 
-@pytest.mark.parametrize("shape", [(512, 256), (7, 40001 // 7), (1, 1), (3, 5), (129, 1)])
+@pytest.mark.parametrize("shape", [(512, 256), (7, 40001 // 7), (128, 64), (1, 1), (3, 5), (129, 1)])
 def test_pairwise_replay_on_weight_matrices(shape):
-    # np.sum(np.square(W)) of a 2-D C-ordered W (what l2_penalty computes), wide ones included
-    from practicaldl._pairwise import Pairwise
+    # np.sum(np.square(W)) of a 2-D C-ordered W (what l2_penalty computes), wide ones included: beyond
+    # NumPy's buffer size (8192) older NumPy sums in blocks, which NumpySum probes and replays
+    from practicaldl._pairwise import NumpySum, numpy_sum_blocks
 
+    assert numpy_sum_blocks(np.getbufsize()) in (0, np.getbufsize())
     rng = np.random.RandomState(sum(shape))
     W = rng.standard_normal(shape)
-    sums = Pairwise(np.square(W))
+    sums = NumpySum(np.square(W))
     index = rng.randint(0, W.size, 300)
     values = W.ravel()[index] + rng.choice([-1e-7, 1e-7], index.size)
     got = sums.replaced(index, np.square(values))

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from ._pairwise import Pairwise
+from ._pairwise import NumpySum, numpy_sum_blocks
 from .activations import get_activation
 from .losses import OUTPUTS
 from .network import compute_cost, forward_propagation
@@ -150,7 +150,7 @@ class _Network:
         self.WA = [params[f"W{l}"] @ self.A[l - 1] for l in range(1, self.L + 1)]  # W_l A_{l-1}, bias not added
         self.consistent = all(
             np.array_equal(self.WA[l - 1] + params[f"b{l}"], self.Z[l - 1]) for l in range(1, self.L + 1)
-        )
+        ) and not (l2 and numpy_sum_blocks(np.getbufsize()) is None)  # the L2 terms must be replayable
         # b_l broadcast to (n_l, m) once: added to (B, n_l, m) slots, NumPy then runs one loop per slot
         # instead of one per row (the same sums)
         self.b_full = [np.broadcast_to(params[f"b{l}"], Z.shape).copy() for l, Z in enumerate(self.Z, 1)]
@@ -167,12 +167,12 @@ class _Network:
     def l2_penalties(self, l, epsilon):
         """The L2 term of the cost, ``(l2 / 2m) sum_r ||W_r||^2``, with entry i of W_l (flat) set to
         ``w_i + eps`` and to ``w_i - eps``: two (n_l n_{l-1},) vectors, computed as ``l2_penalty``
-        computes it (each ``sum(square(W_r))`` by NumPy's pairwise summation, replayed for the one
-        changed entry by ``_pairwise``; the layers' terms summed left to right from 0, as the
+        computes it (each ``sum(square(W_r))`` as NumPy sums it, replayed for the one changed entry
+        by ``_pairwise``; the layers' terms summed left to right from 0, as the
         builtin ``sum``), for all entries at once. The bias passes keep the reference's term."""
         W = self.params[f"W{l}"].ravel()
         index = np.arange(W.size)
-        changed = Pairwise(np.square(W)).replaced(np.concatenate([index, index]),
+        changed = NumpySum(np.square(W)).replaced(np.concatenate([index, index]),
                                                   np.square(np.concatenate([W + epsilon, W - epsilon])))
         total = np.zeros(changed.size)
         for r, term in enumerate(self.l2_terms, 1):
@@ -405,6 +405,8 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
     ``_spot_checks``).
     """
     net = _Network(params, X, Y, l2=l2, keep=keep, masks=masks, activation=activation, output=output)
+    if not net.consistent:  # the caller uses the plain loop instead
+        return StructuredResult({}, {}, float(net.cost), 0, False)
     layers = range(1, net.L + 1)
     chunks = {l: _layer_chunks(net, l, epsilon) for l in layers}
     spots = _spot_checks(net, reference_cost, epsilon) if reference_cost is not None else []
@@ -421,7 +423,7 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
         n_eval += 2 * ga.size
         numerical[f"W{l}"], numerical[f"b{l}"] = ga[: n * K].reshape(n, K), ga[n * K:].reshape(n, 1)
         kinks[f"W{l}"], kinks[f"b{l}"] = kink[: n * K].reshape(n, K), kink[n * K:].reshape(n, 1)
-    exact = net.consistent and all(float(J[l, plus][i]) == cost for l, i, plus, cost in results)
+    exact = all(float(J[l, plus][i]) == cost for l, i, plus, cost in results)
     return StructuredResult(numerical, kinks, float(net.cost), n_eval, bool(exact))
 
 

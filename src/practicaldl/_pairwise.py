@@ -1,7 +1,9 @@
 """NumPy's pairwise summation of a vector, replayed for many copies that each change one entry.
 
-``np.sum`` of a contiguous float64 vector of n entries is ``pairwise(a, n)`` (NumPy's
-``pairwise_sum``):
+``np.sum`` of a contiguous float64 array of n entries is ``pairwise(a, n)`` (NumPy's
+``pairwise_sum``) in NumPy 2.3 and later; older NumPy reduces in blocks of its buffer size (8192
+entries), each ``pairwise``, and adds the blocks' sums left to right (``NumpySum`` probes which,
+once):
 
 * n < 8: ``0.0 + a[0] + a[1] + ...``, left to right;
 * 8 <= n <= 128 (a leaf): eight lanes ``r_j = a[j] + a[j+8] + a[j+16] + ...`` (left to right, over
@@ -13,12 +15,14 @@
 ``Pairwise(a)`` keeps every leaf's lanes and every subtree's sum of the reference vector, so the
 sum with entry i changed needs only i's lane (at most 16 additions), its leaf's last entries and
 one addition per level of the tree, in the same order as NumPy: the same number, bit for bit,
-for O(16 + log n) work instead of n. The gradient check uses it for ``sum(W_l'^2)`` of every
+for O(16 + log n) work instead of n (plus, with blocks, the additions of the blocks after i's). The gradient check uses it for ``sum(W_l'^2)`` of every
 perturbed weight (``_gradcheck_fast``); ``tests/test_gradcheck.py`` checks it against ``np.sum``.
 Entries must be non-negative (squares): the zero padding below relies on ``x + 0.0 == x``.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -74,9 +78,10 @@ class Pairwise:
             acc += row
         return acc
 
-    def total(self) -> float:
-        """``np.sum(a)``, as NumPy computes it."""
-        return float(np.sum(self.a))
+    def total_replayed(self) -> float:
+        """The pairwise sum of ``a`` from the kept lanes and subtrees (``np.sum(a)`` when NumPy sums
+        ``a`` as one tree)."""
+        return float(self.replaced(np.zeros(1, dtype=np.intp), self.a[:1])[0])
 
     def replaced(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``np.sum(a')`` for each p, where a' is ``a`` with ``a[index[p]] = values[p]`` (P,)."""
@@ -103,4 +108,59 @@ class Pairwise:
             res += rest[:, q]
         for d in range(self.siblings.shape[1]):  # up the tree: addition commutes, so the side does not matter
             res += self.siblings[leaf, d]
+        return res
+
+
+def _sum_blocks_probe(block: int, rng) -> tuple[float, float, float]:
+    """(np.sum, one pairwise tree, blocks of ``block`` added left to right) of a random 2-D array
+    of squares of 3 blocks and a bit, laid out as a weight matrix is."""
+    a = np.square(rng.standard_normal((3 * block + 40) // 8 * 8) * 10.0 ** rng.uniform(-4, 4, (3 * block + 40) // 8 * 8))
+    whole = Pairwise(a).total_replayed()
+    blocks = None
+    for s in range(0, a.size, block):
+        b = Pairwise(a[s:s + block]).total_replayed()
+        blocks = b if blocks is None else blocks + b
+    return float(np.sum(a.reshape(-1, 8), dtype=np.float64)), whole, blocks
+
+
+@functools.lru_cache(maxsize=None)
+def numpy_sum_blocks(bufsize: int) -> int | None:
+    """How this NumPy adds up ``np.sum(x, dtype=float64)`` of a float64 array of more than
+    ``bufsize`` entries: 0 for one pairwise tree (NumPy >= 2.3), ``bufsize`` for blocks of that
+    many entries added left to right (older NumPy), None if neither matches (then nothing can be
+    replayed). Probed with random arrays until the two readings differ."""
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        total, whole, blocks = _sum_blocks_probe(bufsize, rng)
+        if whole != blocks:
+            return 0 if total == whole else bufsize if total == blocks else None
+    return None
+
+
+class NumpySum:
+    """``np.sum`` of a non-negative float64 array ``a`` as this NumPy computes it, and of copies with
+    one entry changed (``replaced``), bit for bit: one ``Pairwise`` tree, or one per block."""
+
+    def __init__(self, a: np.ndarray):
+        a = np.ascontiguousarray(a, dtype=np.float64).ravel()
+        block = numpy_sum_blocks(np.getbufsize())
+        if block is None:
+            raise ValueError("this NumPy's summation order is not one that can be replayed")
+        self.block = block if 0 < block < a.size else a.size
+        self.trees = [Pairwise(a[s:s + self.block]) for s in range(0, a.size, self.block)]
+        self.sums = np.array([t.total_replayed() for t in self.trees])  # each block's pairwise sum
+
+    def replaced(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``np.sum(a')`` for each p, where a' is ``a`` with ``a[index[p]] = values[p]`` (P,)."""
+        index = np.asarray(index, dtype=np.intp)
+        values = np.asarray(values, dtype=np.float64)
+        which = index // self.block
+        changed = self.sums[which]  # the changed block's new sum, for each p
+        for k, tree in enumerate(self.trees):
+            sel = np.flatnonzero(which == k)
+            if sel.size:
+                changed[sel] = tree.replaced(index[sel] - k * self.block, values[sel])
+        res = np.where(which == 0, changed, self.sums[0])
+        for k in range(1, len(self.trees)):  # the blocks' sums, left to right
+            res = res + np.where(which == k, changed, self.sums[k])
         return res
