@@ -13,7 +13,6 @@ bad input (unknown option or dataset, a value out of range, a missing, corrupt o
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
