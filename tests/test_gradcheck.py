@@ -181,6 +181,28 @@ def test_l2_terms_that_drift_from_numpys_sum_make_the_check_fall_back_to_the_loo
     assert report.difference == gc.check_backprop(params, X, Y, l2=0.5, method="loop").difference
 
 
+def test_an_error_in_a_thread_reaches_the_caller_and_stops_the_others(monkeypatch):
+    from practicaldl import _gradcheck_fast
+
+    calls, fail_at = [], [None]
+    up = _gradcheck_fast._Network._up
+
+    def counted_up(self, l, slots):
+        calls.append(l)
+        if len(calls) == fail_at[0]:
+            raise RuntimeError("planted failure")
+        return up(self, l, slots)
+
+    monkeypatch.setattr(_gradcheck_fast._Network, "_up", counted_up)
+    monkeypatch.setattr(_gradcheck_fast, "CHUNK_ELEMENTS", 1)  # many chunks
+    params, X, Y = make_problem(dims=(4, 6, 5, 1), m=8)
+    gc.check_backprop(params, X, Y, n_jobs=2)
+    n_calls, calls[:], fail_at[0] = len(calls), [], 2
+    with pytest.raises(RuntimeError, match="planted failure"):
+        gc.check_backprop(params, X, Y, n_jobs=2)
+    assert len(calls) < n_calls / 2  # the queues were emptied, not worked through
+
+
 def test_vector_to_dictionary_accepts_key_shape_pairs():
     theta = np.arange(8.0).reshape(-1, 1)
     out = gc.vector_to_dictionary(theta, [("W1", (2, 3)), ("b1", (2, 1))])

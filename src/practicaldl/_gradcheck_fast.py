@@ -377,13 +377,19 @@ def _run(heavy, light, n_jobs):
     lock = threading.Lock()
 
     def work(prefer):
-        while True:
+        try:
+            while True:
+                with lock:
+                    queue = queues[prefer] or queues[1 - prefer]
+                    if not queue:
+                        return
+                    i = queue.pop(0)
+                results[i] = tasks[i]()
+        except BaseException:  # an error, or Ctrl-C: the others stop after their current task
             with lock:
-                queue = queues[prefer] or queues[1 - prefer]
-                if not queue:
-                    return
-                i = queue.pop(0)
-            results[i] = tasks[i]()
+                queues[0].clear()
+                queues[1].clear()
+            raise
 
     pool = _pool(n_jobs - 1)
     helpers = [pool.submit(work, 0) for _ in range(n_helpers)]
