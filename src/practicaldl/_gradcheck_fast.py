@@ -166,10 +166,10 @@ class _Network:
 
     def l2_penalties(self, l, epsilon):
         """The L2 term of the cost, ``(l2 / 2m) sum_r ||W_r||^2``, with entry i of W_l (flat) set to
-        ``w_i + eps`` and to ``w_i - eps``: two (n_l n_{l-1},) vectors, computed as ``l2_penalty``
-        computes it (each ``sum(square(W_r))`` as NumPy sums it, replayed for the one changed entry
-        by ``_pairwise``; the layers' terms summed left to right from 0, as the
-        builtin ``sum``), for all entries at once. The bias passes keep the reference's term."""
+        ``w_i + eps`` and to ``w_i - eps``: two (n_l n_{l-1},) vectors for all entries at once,
+        computed as ``l2_penalty`` computes it: each ``sum(square(W_r))`` as NumPy sums it (replayed
+        for the one changed entry by ``_pairwise``), the layers' terms left to right from 0 (the
+        builtin ``sum``). The bias passes keep the reference's term (``reference_penalty``)."""
         W = self.params[f"W{l}"].ravel()
         index = np.arange(W.size)
         changed = NumpySum(np.square(W)).replaced(np.concatenate([index, index]),
