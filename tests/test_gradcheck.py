@@ -539,7 +539,7 @@ def test_pairwise_replay_is_numpys_sum_bit_for_bit(n, seed):
     a = np.square(rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 4, n))  # squares over 16 decades
     index = np.concatenate([[0, n - 1], rng.randint(0, n, 40), np.arange(min(n, 200))])  # leaf edges included
     values = np.square(rng.standard_normal(index.size)) * 10.0 ** rng.uniform(-4, 4, index.size)
-    assert Pairwise(a).total_replayed() == np.sum(a)  # at most 3000 entries: one tree on every NumPy
+    assert Pairwise(a).total == np.sum(a)  # at most 3000 entries: one tree on every NumPy
     sums = NumpySum(a)
     for i, v, got in zip(index, values, sums.replaced(index, values)):
         changed = a.copy()

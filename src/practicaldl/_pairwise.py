@@ -15,8 +15,9 @@ once):
 ``Pairwise(a)`` keeps every leaf's lanes and every subtree's sum of the reference vector, so the
 sum with entry i changed needs only i's lane (at most 16 additions), its leaf's last entries and
 one addition per level of the tree, in the same order as NumPy: the same number, bit for bit,
-for O(16 + log n) work instead of n (plus, with blocks, the additions of the blocks after i's). The gradient check uses it for ``sum(W_l'^2)`` of every
-perturbed weight (``_gradcheck_fast``); ``tests/test_gradcheck.py`` checks it against ``np.sum``.
+for O(16 + log n) work instead of n (plus, with blocks, one addition per block). The gradient
+check uses it for ``sum(W_l'^2)`` of every perturbed weight (``_gradcheck_fast``);
+``tests/test_gradcheck.py`` checks it against ``np.sum``.
 Entries must be non-negative (squares): the zero padding below relies on ``x + 0.0 == x``.
 """
 
@@ -31,14 +32,14 @@ LANES = 8
 
 
 class Pairwise:
-    """The pairwise sum of a non-negative vector ``a`` (n,), and of copies with one entry changed."""
+    """The pairwise sum of a non-negative vector ``a`` (n,), ``total``, and of copies with one entry
+    changed (``replaced``), every sum computed here in NumPy's order (no call to ``np.sum``, whose
+    order depends on the NumPy version beyond its buffer size)."""
 
     def __init__(self, a: np.ndarray):
         a = np.ascontiguousarray(a, dtype=np.float64).ravel()
-        self.a = a
-        leaves, paths = [], []
-        self._build(0, a.size, [], leaves, paths)
-        depth = max(len(p) for p in paths)
+        leaves = []
+        root = _tree(0, a.size, leaves)
         n_leaves = len(leaves)
         self.start = np.array([s for s, _ in leaves])
         self.length = np.array([n for _, n in leaves])
@@ -50,45 +51,37 @@ class Pairwise:
             u = self.unrolled[k]
             self.lanes[k].reshape(-1)[:u] = a[s:s + u]
             self.rest[k, :n - u] = a[s + u:s + n]
-        self.lane_sums = self._sequential(self.lanes, axis=1)  # (n_leaves, 8): r_j of every leaf
+        self.lane_sums = _sequential(self.lanes, axis=1)  # (n_leaves, 8): r_j of every leaf
+        sums = {}  # id(node) -> the node's pairwise sum
+        leaf_sums = _leaf_total(self.lane_sums, self.rest).tolist()
+
+        def total(node):
+            if id(node) not in sums:
+                sums[id(node)] = leaf_sums[node] if isinstance(node, int) else total(node[0]) + total(node[1])
+            return sums[id(node)]
+
+        self.total = total(root)
         # siblings[leaf, d]: the sum of the other subtree at level d on the way up (0.0 past the root)
-        self.siblings = np.zeros((n_leaves, depth))
+        paths = [None] * n_leaves
+
+        def walk(node, path):
+            if isinstance(node, int):
+                paths[node] = path[::-1]
+            else:
+                walk(node[0], path + [total(node[1])])
+                walk(node[1], path + [total(node[0])])
+
+        walk(root, [])
+        self.siblings = np.zeros((n_leaves, max(len(p) for p in paths)))
         for k, path in enumerate(paths):
-            self.siblings[k, :len(path)] = path[::-1]
+            self.siblings[k, :len(path)] = path
         self.leaf_of = np.repeat(np.arange(n_leaves), self.length)
-
-    def _build(self, start, n, path, leaves, paths):
-        """Walk NumPy's recursion; ``path`` holds the sums of the siblings above (root first)."""
-        if n <= LEAF:
-            leaves.append((start, n))
-            paths.append(list(path))
-            return
-        n2 = n // 2
-        n2 -= n2 % LANES
-        left, right = (start, n2), (start + n2, n - n2)
-        for (s, m), (os, om) in ((left, right), (right, left)):
-            self._build(s, m, path + [float(np.sum(self.a[os:os + om]))], leaves, paths)
-
-    @staticmethod
-    def _sequential(x, axis):
-        """Left-to-right sums along ``axis`` (x0 + x1 + x2 + ...), vectorized over the other axes."""
-        x = np.moveaxis(x, axis, 0)
-        acc = x[0].copy()
-        for row in x[1:]:
-            acc += row
-        return acc
-
-    def total_replayed(self) -> float:
-        """The pairwise sum of ``a`` from the kept lanes and subtrees (``np.sum(a)`` when NumPy sums
-        ``a`` as one tree)."""
-        return float(self.replaced(np.zeros(1, dtype=np.intp), self.a[:1])[0])
 
     def replaced(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``np.sum(a')`` for each p, where a' is ``a`` with ``a[index[p]] = values[p]`` (P,)."""
         index = np.asarray(index, dtype=np.intp)
         values = np.asarray(values, dtype=np.float64)
-        P = index.size
-        rows = np.arange(P)
+        rows = np.arange(index.size)
         leaf = self.leaf_of[index]
         offset = index - self.start[leaf]
         in_lanes = offset < self.unrolled[leaf]
@@ -98,29 +91,56 @@ class Pairwise:
         hit = rows[in_lanes]
         elems[hit, offset[hit] // LANES] = values[hit]
         sums = self.lane_sums[leaf]  # (P, 8)
-        sums[rows, lane] = self._sequential(elems, axis=1)
-        res = ((sums[:, 0] + sums[:, 1]) + (sums[:, 2] + sums[:, 3])) + \
-              ((sums[:, 4] + sums[:, 5]) + (sums[:, 6] + sums[:, 7]))
+        sums[rows, lane] = _sequential(elems, axis=1)
         rest = self.rest[leaf]  # (P, 7)
         miss = rows[~in_lanes]
         rest[miss, offset[miss] - self.unrolled[leaf[miss]]] = values[miss]
-        for q in range(rest.shape[1]):
-            res += rest[:, q]
+        res = _leaf_total(sums, rest)
         for d in range(self.siblings.shape[1]):  # up the tree: addition commutes, so the side does not matter
             res += self.siblings[leaf, d]
         return res
 
 
+def _tree(start, n, leaves):
+    """NumPy's recursion over ``n`` entries from ``start``: a leaf's index in ``leaves`` (which gets
+    its ``(start, n)``), or the pair ``(left, right)``."""
+    if n <= LEAF:
+        leaves.append((start, n))
+        return len(leaves) - 1
+    n2 = n // 2
+    n2 -= n2 % LANES
+    return _tree(start, n2, leaves), _tree(start + n2, n - n2, leaves)
+
+
+def _sequential(x, axis):
+    """Left-to-right sums along ``axis`` (x0 + x1 + x2 + ...), vectorized over the other axes."""
+    x = np.moveaxis(x, axis, 0)
+    acc = x[0].copy()
+    for row in x[1:]:
+        acc += row
+    return acc
+
+
+def _leaf_total(lane_sums, rest):
+    """A leaf's sum from its eight lanes (k, 8) and its last entries (k, 7), as NumPy combines them:
+    ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, then the entries one by one."""
+    r = lane_sums
+    res = ((r[:, 0] + r[:, 1]) + (r[:, 2] + r[:, 3])) + ((r[:, 4] + r[:, 5]) + (r[:, 6] + r[:, 7]))
+    for q in range(rest.shape[1]):
+        res += rest[:, q]
+    return res
+
+
 def _sum_blocks_probe(block: int, rng) -> tuple[float, float, float]:
     """(np.sum, one pairwise tree, blocks of ``block`` added left to right) of a random 2-D array
     of squares of 3 blocks and a bit, laid out as a weight matrix is."""
-    a = np.square(rng.standard_normal((3 * block + 40) // 8 * 8) * 10.0 ** rng.uniform(-4, 4, (3 * block + 40) // 8 * 8))
-    whole = Pairwise(a).total_replayed()
+    n = (3 * block + 40) // LANES * LANES
+    a = np.square(rng.standard_normal(n) * 10.0 ** rng.uniform(-4, 4, n))
     blocks = None
-    for s in range(0, a.size, block):
-        b = Pairwise(a[s:s + block]).total_replayed()
+    for s in range(0, n, block):
+        b = Pairwise(a[s:s + block]).total
         blocks = b if blocks is None else blocks + b
-    return float(np.sum(a.reshape(-1, 8), dtype=np.float64)), whole, blocks
+    return float(np.sum(a.reshape(-1, LANES), dtype=np.float64)), Pairwise(a).total, blocks
 
 
 @functools.lru_cache(maxsize=None)
@@ -148,7 +168,7 @@ class NumpySum:
             raise ValueError("this NumPy's summation order is not one that can be replayed")
         self.block = block if 0 < block < a.size else a.size
         self.trees = [Pairwise(a[s:s + self.block]) for s in range(0, a.size, self.block)]
-        self.sums = np.array([t.total_replayed() for t in self.trees])  # each block's pairwise sum
+        self.sums = np.array([t.total for t in self.trees])  # each block's pairwise sum
 
     def replaced(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         """``np.sum(a')`` for each p, where a' is ``a`` with ``a[index[p]] = values[p]`` (P,)."""
