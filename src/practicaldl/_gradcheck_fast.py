@@ -436,7 +436,8 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
 def _spot_checks(net, reference_cost, epsilon):
     """Tasks that recompute ``J(theta +- eps e_i)`` with the plain cost function for four entries per
     layer: the first and last entry of W_l (first and last chunk), one in between, the first of
-    b_l. Each returns ``(l, i, sign, J)``, i the flat index in the layer's order (W_l, then b_l)."""
+    b_l. Each returns ``(l, i, plus, J)``: i the flat index in the layer's order (W_l, then b_l), plus
+    whether the step was +eps."""
     tasks = []
     for l in range(1, net.L + 1):
         n, K = net.params[f"W{l}"].shape
