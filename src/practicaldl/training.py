@@ -45,6 +45,7 @@ from typing import Callable, Optional
 import numpy as np
 from scipy.special import expit
 
+from . import _blas
 from ._validation import check_choice, check_keep_prob
 from .activations import get_activation
 from .losses import OUTPUTS
@@ -178,7 +179,11 @@ class _FusedStep:
       F-contiguous both make the same BLAS call (gemm, or gemv when one side is a single row or
       column; see ``_blas_product``), and ``np.dot`` costs less per call (a quarter of a small
       network's step is this overhead). A non-contiguous X keeps ``@``;
-    - ``dA_0 = W_1^T dZ_1`` (the gradient with respect to the data) is never computed.
+    - ``dA_0 = W_1^T dZ_1`` (the gradient with respect to the data) is never computed;
+    - on large arrays, the update and the bias additions ``Z_l + b_l`` are BLAS routines (``_blas``:
+      scal, axpy with alpha = -1, a rank-one update), which OpenBLAS runs on its threads instead of
+      NumPy's one; their products are exact, so they round as NumPy's operations do (checked when
+      bound, and by the tests).
     """
 
     def __init__(self, params, X, Y, *, batch_capacity, l2, keep_prob, activation, output, learning_rate,
@@ -201,6 +206,7 @@ class _FusedStep:
         # rows of X are contiguous when X is the transpose of a C-ordered (m, n_x) array (what the
         # estimator passes): a minibatch is then a row gather, the fastest copy there is.
         self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
+        self.blas = _blas.routines(dtype)  # None: NumPy does it all
         self.dot_X = _blas_product(X)
         self.XT = X.T  # for dW_1 = dZ_1 X^T with the full batch (one view, not one per step)
         self._params_from(params)
@@ -305,7 +311,10 @@ class _FusedStep:
         for l in range(L - 1):  # hidden layers l + 1 = 1 .. L-1
             Z, G = Zs[l], Gs[l]
             (dot if l else dot_X)(Ws[l], A, out=Z)
-            np.add(Z, bs[l], out=Z)  # (n_l, m)
+            if self.blas is not None and Z.size >= _blas.MIN_SIZE:
+                self.blas.add_columns(Z, bs[l])  # Z + b on the BLAS's threads (see _blas)
+            else:
+                np.add(Z, bs[l], out=Z)  # (n_l, m)
             if self.relu:
                 np.maximum(Z, v["zeros"][l], out=G)
             elif self.activation == "sigmoid":
@@ -383,6 +392,10 @@ class _FusedStep:
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
+        if self.scratch is None and self.blas is not None and self.theta.size >= _blas.MIN_SIZE:
+            self.blas.scal(self.lr, self.dtheta)  # the same two roundings, on the BLAS's threads
+            self.blas.subtract(self.theta, self.dtheta)
+            return
         scaled = self.dtheta if self.scratch is None else self.scratch
         np.multiply(self.lr, self.dtheta, out=scaled)
         np.subtract(self.theta, scaled, out=self.theta)

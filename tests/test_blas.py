@@ -1,0 +1,129 @@
+"""``_blas``: the elementwise steps of training that NumPy's BLAS computes, with NumPy's bits.
+
+The routines are used only where they round as NumPy does; these tests check that claim on
+arrays large enough for OpenBLAS to split them among its threads, check that the binding's own
+guard rejects a routine one ulp off, and that training through them equals the public functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from practicaldl import _blas, training
+
+from test_training_determinism import CONFIGS, _run_both, assert_bit_identical
+
+
+def _with_specials(values, dtype, rng):
+    """``values`` with NaN, infinities, signed zeros, subnormals and huge entries at random places."""
+    info = np.finfo(dtype)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, info.tiny / 8, -info.tiny, info.max, -info.max], dtype)
+    out = values.astype(dtype)
+    at = rng.choice(out.size, size=out.size // 50, replace=False)
+    out.reshape(-1)[at] = rng.choice(specials, size=at.size)
+    return out
+
+
+def test_numpy_wheels_openblas_is_bound():
+    """NumPy built with its own OpenBLAS (the pip wheels): the routines are found and pass their check."""
+    if not np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"].startswith("scipy-openblas"):
+        pytest.skip("this NumPy uses another BLAS: training uses NumPy for these steps (tested below)")
+    for dtype in (np.float32, np.float64):
+        assert _blas.routines(dtype) is not None, dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_routines_round_as_numpy_on_threaded_sizes(dtype):
+    blas = _blas.routines(dtype)
+    if blas is None:
+        pytest.skip("no NumPy OpenBLAS to bind here")
+    rng = np.random.default_rng(7)
+    n = 4 * _blas.MIN_SIZE + 13  # large enough for OpenBLAS to use its threads
+    x = _with_specials(rng.standard_normal(n) * 1e-3, dtype, rng)
+    y = _with_specials(rng.standard_normal(n), dtype, rng)
+    lr = np.dtype(dtype).type(0.037)
+    with np.errstate(all="ignore"):
+        expected_x, expected_y = lr * x, y - lr * x
+        blas.scal(lr, x)
+        assert _blas._same_bits(x, expected_x)
+        blas.subtract(y, x)
+        assert _blas._same_bits(y, expected_y)
+        Z = _with_specials(rng.standard_normal((700, 301)), dtype, rng)
+        b = _with_specials(rng.standard_normal((700, 1)), dtype, rng)
+        expected = Z + b
+        blas.add_columns(Z, b)
+    assert _blas._same_bits(Z, expected)
+
+
+class _NumpyRoutines:
+    """The three routines written with NumPy; ``planted`` nudges one result by an ulp."""
+
+    def __init__(self, dtype, planted=None):
+        self.dtype, self.planted = np.dtype(dtype), planted
+
+    def _nudge(self, name, a):
+        if self.planted == name:
+            a.reshape(-1)[-3] = np.nextafter(a.reshape(-1)[-3], self.dtype.type(np.inf))
+
+    def scal(self, alpha, x):
+        np.multiply(alpha, x, out=x)
+        self._nudge("scal", x)
+
+    def subtract(self, y, x):
+        np.subtract(y, x, out=y)
+        self._nudge("subtract", y)
+
+    def add_columns(self, Z, b):
+        np.add(Z, b, out=Z)
+        self._nudge("add_columns", Z)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("planted", ["scal", "subtract", "add_columns"])
+def test_the_binding_check_rejects_a_routine_one_ulp_off(dtype, planted):
+    with np.errstate(all="ignore"):
+        assert _blas._agrees_with_numpy(_NumpyRoutines(dtype))
+        assert not _blas._agrees_with_numpy(_NumpyRoutines(dtype, planted))
+
+
+def test_only_float_dtypes_get_routines():
+    assert _blas.routines(np.int64) is None
+    assert _blas.routines(np.float16) is None
+
+
+@pytest.fixture
+def blas_everywhere(monkeypatch):
+    """Every array of the fused step through ``_blas`` (``MIN_SIZE`` 1), counting the calls."""
+    calls = []
+    for dtype in (np.float32, np.float64):
+        if _blas.routines(dtype) is None:
+            pytest.skip("no NumPy OpenBLAS to bind here")
+    monkeypatch.setattr(_blas, "MIN_SIZE", 1)
+    for name in ("scal", "subtract", "add_columns"):
+        original = getattr(_blas.Routines, name)
+
+        def counted(self, *args, _original=original, _name=name):
+            calls.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(_blas.Routines, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_training_through_the_blas_routines_equals_the_public_functions(name, blas_everywhere):
+    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS[name])
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
+    assert {"scal", "subtract"} <= set(blas_everywhere)  # the update went through BLAS
+    if len(CONFIGS[name]["dims"]) > 2:
+        assert "add_columns" in blas_everywhere  # and the hidden layers' biases
+
+
+def test_without_the_routines_training_uses_numpy_with_the_same_bits(monkeypatch):
+    monkeypatch.setattr(_blas, "MIN_SIZE", 1)
+    monkeypatch.setattr(training._blas, "routines", lambda dtype: None)
+    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS["minibatch_dropout_l2_f64"])
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
