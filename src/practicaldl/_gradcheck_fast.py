@@ -406,7 +406,7 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
     """Centred differences of every entry of ``params`` (float64 dict W1, b1, ...) by the structured pass.
 
     ``n_jobs`` threads share the chunks of all layers (the results do not depend on it).
-    ``reference_cost(params) -> float`` is the plain cost function; when given, eight perturbed
+    ``reference_cost(params) -> float`` is the plain cost function; when given, four perturbed
     costs per layer are recomputed with it and compared bit for bit (``exact`` in the result;
     ``_spot_checks``).
     """
@@ -434,18 +434,20 @@ def structured_numerical_gradient(params, X, Y, *, l2, keep, masks, activation, 
 
 
 def _spot_checks(net, reference_cost, epsilon):
-    """Tasks that recompute ``J(theta +- eps e_i)`` with the plain cost function for four entries per
-    layer: the first and last entry of W_l (first and last chunk), one in between, the first of
-    b_l. Each returns ``(l, i, plus, J)``: i the flat index in the layer's order (W_l, then b_l), plus
-    whether the step was +eps."""
+    """Tasks that recompute a perturbed cost with the plain cost function for four entries per layer:
+    ``J(theta + eps e_i)`` for the first entry of W_l (first chunk) and one in between,
+    ``J(theta - eps e_i)`` for the last (last chunk) and the first of b_l. An entry's plus and minus
+    pass come out of the same calls, so one sign per entry, both per layer, covers every code path
+    (eight evaluations per layer took 8% of the check of [20, 50, 50, 1]). Each task returns
+    ``(l, i, plus, J)``: i the flat index in the layer's order (W_l, then b_l), plus whether the step
+    was +eps."""
     tasks = []
     for l in range(1, net.L + 1):
         n, K = net.params[f"W{l}"].shape
-        for kind, index in (("W", (0, 0)), ("W", (n - 1, K - 1)), ("W", (n // 2, K // 2)), ("b", (0, 0))):
+        for kind, index, sign in (("W", (0, 0), 1.0), ("W", (n // 2, K // 2), 1.0), ("W", (n - 1, K - 1), -1.0),
+                                  ("b", (0, 0), -1.0)):
             i = index[0] * K + index[1] if kind == "W" else n * K + index[0]
-            for sign in (1.0, -1.0):
-                tasks.append(functools.partial(_spot_cost, net, reference_cost, l, f"{kind}{l}", index, i,
-                                               sign * epsilon))
+            tasks.append(functools.partial(_spot_cost, net, reference_cost, l, f"{kind}{l}", index, i, sign * epsilon))
     return tasks
 
 
