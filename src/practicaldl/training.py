@@ -28,7 +28,8 @@ blocks of iterations (see ``_FusedStep``); ``NumericalError`` still names the fi
 whose cost is not finite.
 
 ``blas_threads`` caps the threads of the BLAS library (OpenBLAS, MKL, ...) behind the matrix
-products for the duration of the run, through ``threadpoolctl`` (a scikit-learn dependency);
+products (and, on large networks, the update and the bias additions: ``_blas``) for the duration
+of the run, through ``threadpoolctl`` (a scikit-learn dependency);
 None leaves the library's default (usually one thread per core). Small networks gain nothing
 from threads; large ones use the cores; on a machine shared with other work, fewer threads than
 cores can be faster. Bit-for-bit reproducibility holds for a given seed, dtype *and* thread
