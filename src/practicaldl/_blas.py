@@ -60,9 +60,10 @@ class Routines:
     def add_columns(self, Z, b):
         """``Z := Z + b`` for Z (n, m) and b (n, 1): b added to every column."""
         n, m = Z.shape
-        if self._ones.size < m:
-            self._ones = np.ones(m, self.dtype)
-        self._ger(_ROW_MAJOR, n, m, 1.0, b.ctypes.data, 1, self._ones.ctypes.data, 1, Z.ctypes.data, m)
+        ones = self._ones  # a local reference: another thread may replace the attribute during the call
+        if ones.size < m:
+            ones = self._ones = np.ones(m, self.dtype)
+        self._ger(_ROW_MAJOR, n, m, 1.0, b.ctypes.data, 1, ones.ctypes.data, 1, Z.ctypes.data, m)
 
 
 def _bind(lib, name, argtypes):
@@ -78,7 +79,7 @@ def _numpy_openblas():
     except ImportError:  # pragma: no cover - scikit-learn always brings it
         return None
     package = os.path.dirname(os.path.abspath(np.__file__))
-    roots = tuple(os.path.join(d, "") for d in (package, package + ".libs", os.path.join(package, ".dylibs")))
+    roots = (os.path.join(package, ""), os.path.join(package + ".libs", ""))  # numpy/ (.dylibs), numpy.libs/
     paths = {info["filepath"] for info in threadpool_info()
              if info.get("internal_api") == "openblas" and os.path.abspath(info["filepath"]).startswith(roots)}
     return paths.pop() if len(paths) == 1 else None

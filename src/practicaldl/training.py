@@ -207,10 +207,12 @@ class _FusedStep:
         # rows of X are contiguous when X is the transpose of a C-ordered (m, n_x) array (what the
         # estimator passes): a minibatch is then a row gather, the fastest copy there is.
         self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
-        self.blas = _blas.routines(dtype)  # None: NumPy does it all
         self.dot_X = _blas_product(X)
         self.XT = X.T  # for dW_1 = dZ_1 X^T with the full batch (one view, not one per step)
         self._params_from(params)
+        # BLAS routines for the update and the biases where an array is large enough (None: NumPy)
+        large = max(self._total, max(self.dims[1:]) * batch_capacity) >= _blas.MIN_SIZE
+        self.blas = _blas.routines(dtype) if large else None
         self._allocate()
         # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
         m = X.shape[1]
