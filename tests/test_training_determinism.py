@@ -131,10 +131,19 @@ def test_fused_step_equals_the_public_core_functions(name, fused_only):
     assert all(v.dtype == CONFIGS[name]["dtype"] for v in params.values())
 
 
+WIDER = {
+    "minibatch": dict(dims=[300, 256, 1], m=200, layout="T", batch_size=64, l2=0.2),
+    # every hidden Z over _blas.MIN_SIZE entries: the biases through BLAS too
+    "full_two_hidden": dict(dims=[40, 300, 260, 1], m=260, layout="C"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WIDER))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_wider_network_equals_the_reference(dtype, fused_only):
-    """Products large enough for BLAS's blocked kernels (K = 300 and 256), both dtypes."""
-    cfg = dict(dims=[300, 256, 1], m=200, dtype=dtype, layout="T", batch_size=64, l2=0.2)
+def test_a_wider_network_equals_the_reference(dtype, name, fused_only):
+    """Products large enough for BLAS's blocked kernels (K = 300 and 256) and for ``np.matmul``
+    (``training._product``), an update and biases large enough for ``_blas``, both dtypes."""
+    cfg = dict(WIDER[name], dtype=dtype)
     (params, history), (ref_params, ref_costs) = _run_both(cfg, max_iter=2, learning_rate=0.05)
     assert_bit_identical(params, ref_params)
     assert history.cost == ref_costs

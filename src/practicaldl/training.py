@@ -176,10 +176,13 @@ class _FusedStep:
       summed one iteration at a time exactly as before. The loop records these costs, and raises
       ``NumericalError`` for the first non-finite one, when the block is full or training ends;
     - per-layer arrays and constants are looked up once, not per step (no ``f"W{l}"`` strings);
-    - the products use ``np.dot`` rather than ``@``: for 2-D float arrays that are C- or
-      F-contiguous both make the same BLAS call (gemm, or gemv when one side is a single row or
-      column; see ``_blas_product``), and ``np.dot`` costs less per call (a quarter of a small
-      network's step is this overhead). A non-contiguous X keeps ``@``;
+    - each product is ``np.dot`` or ``np.matmul`` (``@``), whichever is faster for its shape: for
+      2-D float arrays that are C- or F-contiguous both make the same BLAS call (gemm, or gemv when
+      one side is a single row or column), so the same bits. ``np.dot`` costs less per call (a
+      quarter of a small network's step is this overhead) but zero-fills its output before the
+      call, a pass that ``np.matmul`` skips (75 us of a 940 us (1024, 784) float32 product); and for
+      an inner size of 1 ``np.matmul`` runs its own loop, ten times slower than gemm. See
+      ``_product``. A non-contiguous X keeps ``@``;
     - ``dA_0 = W_1^T dZ_1`` (the gradient with respect to the data) is never computed;
     - on large arrays, the update and the bias additions ``Z_l + b_l`` are BLAS routines (``_blas``:
       scal, axpy with alpha = -1, a rank-one update), which OpenBLAS runs on its threads instead of
@@ -207,7 +210,7 @@ class _FusedStep:
         # rows of X are contiguous when X is the transpose of a C-ordered (m, n_x) array (what the
         # estimator passes): a minibatch is then a row gather, the fastest copy there is.
         self.X_rows = X.T if X.T.flags.c_contiguous and batch_capacity < X.shape[1] else None
-        self.dot_X = _blas_product(X)
+        self.X_contiguous = _contiguous(X)
         self.XT = X.T  # for dW_1 = dZ_1 X^T with the full batch (one view, not one per step)
         self._params_from(params)
         # BLAS routines for the update and the biases where an array is large enough (None: NumPy)
@@ -285,6 +288,11 @@ class _FusedStep:
             # A_l^T of the hidden layers for dW_{l+1} = dZ_{l+1} A_l^T (A_l is the dropout buffer when
             # keep_prob_l < 1, else g(Z_l)), made once per batch size rather than per step
             views["AT"] = [(G if A is None else A).T for G, A in zip(views["G"], views["A"])]
+            # the product functions of layer l + 1 = 1 .. L (for contiguous operands; see _product)
+            d = self.dims
+            views["forward"] = [_product(d[l + 1] * b, d[l]) for l in range(self.L)]  # W_{l+1} A_l
+            views["dW"] = [_product(d[l + 1] * d[l], b) for l in range(self.L)]  # dZ_{l+1} A_l^T
+            views["dA"] = [_product(d[l] * b, d[l + 1]) for l in range(self.L)]  # W_{l+1}^T dZ_{l+1}
             self._views[b] = views
         return views
 
@@ -309,11 +317,12 @@ class _FusedStep:
         zero, Zs, Gs = self.zero, v["Z"], v["G"]
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         A, As, masks = Xb, [Xb], []
-        dot = np.dot
-        dot_X = self.dot_X if idx is None else _blas_product(Xb)  # for the products with the data
+        # the products with the data: np.matmul's own loop for non-contiguous X (see _contiguous)
+        X_ok = self.X_contiguous if idx is None else _contiguous(Xb)
+        forward = v["forward"]
         for l in range(L - 1):  # hidden layers l + 1 = 1 .. L-1
             Z, G = Zs[l], Gs[l]
-            (dot if l else dot_X)(Ws[l], A, out=Z)
+            (forward[l] if l or X_ok else np.matmul)(Ws[l], A, out=Z)
             if self.blas is not None and Z.size >= _blas.MIN_SIZE:
                 self.blas.add_columns(Z, bs[l])  # Z + b on the BLAS's threads (see _blas)
             else:
@@ -333,7 +342,7 @@ class _FusedStep:
             masks.append(mask)
             As.append(A)
         ZL = self._zl_slots[self._pending] if self.defer_block else Zs[L - 1]  # (n_L, m)
-        (dot if L > 1 else dot_X)(Ws[L - 1], A, out=ZL)
+        (forward[L - 1] if L > 1 or X_ok else np.matmul)(Ws[L - 1], A, out=ZL)
         np.add(ZL, bs[L - 1], out=ZL)
         if self.output == "sigmoid":
             A = expit(ZL, out=v["AL"][0])
@@ -356,13 +365,13 @@ class _FusedStep:
         dWs, dbs, WTs, ATs = self.dWs, self.dbs, self.WTs, v["AT"]
         for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
             dW = dWs[l]
-            (dot if l else dot_X)(dZ, ATs[l - 1] if l else XbT, out=dW)  # dZ A_{l}^T: (n_l, n_{l-1})
+            (v["dW"][l] if l or X_ok else np.matmul)(dZ, ATs[l - 1] if l else XbT, out=dW)  # dZ A_l^T
             if self.l2:  # regularization.l2_gradient: (l2 / m) * W, then added
                 np.add(dW, np.multiply(self.l2 / m, Ws[l], out=self.l2_scratch[l]), out=dW)
             np.add.reduce(dZ, axis=1, keepdims=True, out=dbs[l])  # np.sum(dZ, axis=1): (n_l, 1)
             if l:  # dA_{l-1} = W_l^T dZ_l (* D / p), then dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})
                 dA = dZs[l - 1]
-                dot(WTs[l], dZ, out=dA)
+                v["dA"][l](WTs[l], dZ, out=dA)
                 if masks[l - 1] is not None:
                     np.multiply(dA, masks[l - 1], out=dA)
                     np.multiply(dA, scale[l - 1], out=dA)
@@ -418,16 +427,29 @@ class _FusedStep:
         self._allocate()
 
 
-def _blas_product(X: np.ndarray):
-    """``np.dot`` where it makes the BLAS call that ``@`` makes, else ``np.matmul`` itself.
+#: Products with at least this many output entries use ``np.matmul`` (see ``_product``).
+MATMUL_MIN_OUTPUT = 4096
 
-    For 2-D float32/float64 operands that are C- or F-contiguous, ``np.matmul`` calls gemm (gemv
-    when an operand is a single row or column, a plain product when the inner size is 1) with the
-    operands as they are, transposed by a flag; ``np.dot`` makes the same call with less overhead.
-    For any other layout ``np.matmul`` uses its own loop and ``np.dot`` would copy first: keep
-    ``np.matmul``. The work buffers are always C-contiguous; only the data X needs this check.
+
+def _product(out_size: int, inner: int):
+    """``np.dot`` or ``np.matmul`` for a product of C- or F-contiguous 2-D float arrays with
+    ``out_size`` output entries and inner size ``inner``: the same bits, whichever is faster.
+
+    For such operands ``np.matmul`` calls gemm (gemv when an operand is a single row or column)
+    with the operands as they are, transposed by a flag, and ``np.dot`` makes the same call with
+    less overhead per call, but first zero-fills the output (NumPy's ``cblas_matrixproduct``): a
+    pass over it that costs more than the overhead from a few thousand entries on. With an inner
+    size of 1, ``np.matmul`` runs its own loop instead of gemm (259 against 27 us for a
+    (1024, 1) x (1, 256) float32 product here), so ``np.dot`` keeps those.
     """
-    return np.dot if X.flags.c_contiguous or X.flags.f_contiguous else np.matmul
+    return np.matmul if inner > 1 and out_size >= MATMUL_MIN_OUTPUT else np.dot
+
+
+def _contiguous(X: np.ndarray) -> bool:
+    """Whether the products with X can be ``_product``'s choice: for a 2-D array that is neither
+    C- nor F-contiguous ``np.matmul`` uses its own loop and ``np.dot`` would copy first, so such an
+    X keeps ``np.matmul``. The work buffers are always C-contiguous; only the data needs the check."""
+    return X.flags.c_contiguous or X.flags.f_contiguous
 
 
 def _binary_cross_entropy_terms(ZL, Y, c1, c2):
