@@ -334,3 +334,5 @@ def test_relu_against_an_array_of_zeros_is_relu(dtype):
     plain = pdl.activations.relu(Z)
     as_int = np.uint64 if dtype == np.float64 else np.uint32
     assert np.array_equal(fused.view(as_int), plain.view(as_int))
+    # without callbacks ReLU goes over Z itself and backward takes its mask from g(Z): the same mask
+    assert np.array_equal(np.greater(fused, 0), np.greater(Z, 0))

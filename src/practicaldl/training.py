@@ -164,7 +164,8 @@ class _FusedStep:
     - ``Z_l``, ``g(Z_l)``, the dropped-out ``A_l``, ``dZ_l``, the ReLU masks ``1[Z_l > 0]`` and the
       dropout masks live in per-layer buffers sized for the largest batch; a smaller last batch uses
       the leading part of the same memory, reshaped (so every view stays C-contiguous and BLAS
-      sees the same layout as with fresh arrays);
+      sees the same layout as with fresh arrays). For ReLU without callbacks, ``g(Z_l)`` is written
+      over ``Z_l`` (``relu_in_place``: backward's mask ``1[g(Z) > 0]`` equals ``1[Z > 0]``);
     - a minibatch of X is gathered with ``np.take(..., out=)`` into one reused buffer of the layout
       fancy indexing gives (Fortran order), so no per-batch allocation and no copy of the data set;
     - the binary cross-entropy is ``losses.binary_cross_entropy``'s expression, step by step into
@@ -196,6 +197,10 @@ class _FusedStep:
         self.private_grads = not callbacks  # no one but this step reads grads and the cache
         self.activation = activation
         self.relu = activation == "relu"  # tested per layer in the step: a bool, not a string compare
+        # ReLU over Z_l itself when no callback reads the cache (its Z_l and G_l): 1[G > 0] = 1[Z > 0]
+        # for every Z, NaN included (np.maximum keeps NaN), so backward's mask is the same; one buffer
+        # less to write per layer (1.161x -> 1.153x of the GEMM floor, large float32, 8 paired rounds)
+        self.relu_in_place = self.relu and not callbacks
         self.keep_prob = keep_prob
         self.dtype = dtype = X.dtype
         self.L = L = len(params) // 2
@@ -258,7 +263,8 @@ class _FusedStep:
         relu = self.activation == "relu"
         self._flat = {
             "Z": [np.empty(n * B, dt) for n in dims[1:]],
-            "G": [np.empty(dims[l] * B, dt) for l in hidden],
+            # g(Z_l): for ReLU without callbacks, max(Z_l, 0) goes over Z_l itself (see _views_for)
+            "G": [None if self.relu_in_place else np.empty(dims[l] * B, dt) for l in hidden],
             "A": [np.empty(dims[l] * B, dt) if self.keep_prob[l - 1] < 1 else None for l in hidden],
             "M": [np.empty(dims[l] * B, bool) if self.keep_prob[l - 1] < 1 else None for l in hidden],
             "dZ": [np.empty(n * B, dt) for n in dims[1:]],
@@ -282,6 +288,8 @@ class _FusedStep:
                 return None if buf is None else buf[:buf.size // self.capacity * b].reshape(-1, b)
 
             views = {name: [shaped(buf) for buf in bufs] for name, bufs in self._flat.items()}
+            if self.relu_in_place:
+                views["G"] = views["Z"][:-1]
             views["m"] = self.dtype.type(b)  # the batch size, as the divisor in dZ_L = (A_L - Y) / m
             # Fortran order (n_x, b): the layout X[:, idx] has, so BLAS gets the same call.
             views["Xb"] = None if self._Xb is None else self._Xb[:self.dims[0] * b].reshape(b, self.dims[0]).T
