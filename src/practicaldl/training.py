@@ -370,16 +370,16 @@ class _FusedStep:
         dZ = dZs[L - 1]
         np.subtract(A, Yb, out=dZ)
         np.divide(dZ, v["m"], out=dZ)
-        dWs, dbs, WTs, ATs = self.dWs, self.dbs, self.WTs, v["AT"]
+        dWs, dbs, WTs, ATs, dW_product, dA_product = self.dWs, self.dbs, self.WTs, v["AT"], v["dW"], v["dA"]
         for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
             dW = dWs[l]
-            (v["dW"][l] if l or X_ok else np.matmul)(dZ, ATs[l - 1] if l else XbT, out=dW)  # dZ A_l^T
+            (dW_product[l] if l or X_ok else np.matmul)(dZ, ATs[l - 1] if l else XbT, out=dW)  # dZ A_l^T
             if self.l2:  # regularization.l2_gradient: (l2 / m) * W, then added
                 np.add(dW, np.multiply(self.l2 / m, Ws[l], out=self.l2_scratch[l]), out=dW)
             np.add.reduce(dZ, axis=1, keepdims=True, out=dbs[l])  # np.sum(dZ, axis=1): (n_l, 1)
             if l:  # dA_{l-1} = W_l^T dZ_l (* D / p), then dZ_{l-1} = dA_{l-1} * g'(Z_{l-1})
                 dA = dZs[l - 1]
-                v["dA"][l](WTs[l], dZ, out=dA)
+                dA_product[l](WTs[l], dZ, out=dA)
                 if masks[l - 1] is not None:
                     np.multiply(dA, masks[l - 1], out=dA)
                     np.multiply(dA, scale[l - 1], out=dA)
