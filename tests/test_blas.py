@@ -12,7 +12,8 @@ import pytest
 
 from practicaldl import _blas, training
 
-from test_training_determinism import CONFIGS, _run_both, assert_bit_identical
+from practicaldl.network import initialize_parameters
+from test_training_determinism import CONFIGS, _run_both, assert_bit_identical, make_data
 
 
 def _with_specials(values, dtype, rng):
@@ -127,3 +128,17 @@ def test_without_the_routines_training_uses_numpy_with_the_same_bits(monkeypatch
     (params, history), (ref_params, ref_costs) = _run_both(CONFIGS["minibatch_dropout_l2_f64"])
     assert_bit_identical(params, ref_params)
     assert history.cost == ref_costs
+
+
+def test_divergence_through_the_blas_routines_stops_where_the_plain_step_does(blas_everywhere):
+    """Overflow and NaN go through scal, axpy and ger as through NumPy: the same NumericalError."""
+    X, Y = make_data(4, 80, 1, np.float64, 0, "T")
+    params0 = initialize_parameters([4, 8, 1], init="random", init_scale=50, rng=np.random.RandomState(0))
+    messages = []
+    for fused in (True, False):
+        with pytest.raises(training.NumericalError) as err, np.errstate(all="ignore"):
+            training.train(params0, X, Y, learning_rate=1e6, max_iter=500, batch_size=20,
+                           rng=np.random.RandomState(1), fused=fused)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert {"scal", "subtract", "add_columns"} <= set(blas_everywhere)
