@@ -221,6 +221,8 @@ class _FusedStep:
         # BLAS routines for the update and the biases where an array is large enough (None: NumPy)
         large = max(self._total, max(self.dims[1:]) * batch_capacity) >= _blas.MIN_SIZE
         self.blas = _blas.routines(dtype) if large else None
+        # the update on the BLAS's threads: only when no callback needs the gradients kept (scratch)
+        self.blas_update = self.blas is not None and self.scratch is None and self._total >= _blas.MIN_SIZE
         self._allocate()
         # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
         m = X.shape[1]
@@ -301,6 +303,9 @@ class _FusedStep:
             views["forward"] = [_product(d[l + 1] * b, d[l]) for l in range(self.L)]  # W_{l+1} A_l
             views["dW"] = [_product(d[l + 1] * d[l], b) for l in range(self.L)]  # dZ_{l+1} A_l^T
             views["dA"] = [_product(d[l] * b, d[l + 1]) for l in range(self.L)]  # W_{l+1}^T dZ_{l+1}
+            # Z_l + b_l of the hidden layers on the BLAS's threads where Z_l is large (None: np.add)
+            views["add_bias"] = [self.blas.add_columns if self.blas is not None and d[l + 1] * b >= _blas.MIN_SIZE
+                                 else None for l in range(self.L - 1)]
             self._views[b] = views
         return views
 
@@ -327,14 +332,14 @@ class _FusedStep:
         A, As, masks = Xb, [Xb], []
         # the products with the data: np.matmul's own loop for non-contiguous X (see _contiguous)
         X_ok = self.X_contiguous if idx is None else _contiguous(Xb)
-        forward = v["forward"]
+        forward, add_bias = v["forward"], v["add_bias"]
         for l in range(L - 1):  # hidden layers l + 1 = 1 .. L-1
             Z, G = Zs[l], Gs[l]
             (forward[l] if l or X_ok else np.matmul)(Ws[l], A, out=Z)
-            if self.blas is not None and Z.size >= _blas.MIN_SIZE:
-                self.blas.add_columns(Z, bs[l])  # Z + b on the BLAS's threads (see _blas)
-            else:
+            if add_bias[l] is None:
                 np.add(Z, bs[l], out=Z)  # (n_l, m)
+            else:
+                add_bias[l](Z, bs[l])  # Z + b on the BLAS's threads (see _blas)
             if self.relu:
                 np.maximum(Z, v["zeros"][l], out=G)
             elif self.activation == "sigmoid":
@@ -412,7 +417,7 @@ class _FusedStep:
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
-        if self.scratch is None and self.blas is not None and self.theta.size >= _blas.MIN_SIZE:
+        if self.blas_update:
             self.blas.scal(self.lr, self.dtheta)  # the same two roundings, on the BLAS's threads
             self.blas.subtract(self.theta, self.dtheta)
             return
