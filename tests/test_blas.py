@@ -57,6 +57,50 @@ def test_routines_round_as_numpy_on_threaded_sizes(dtype):
     assert _blas._same_bits(Z, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layouts", ["CC", "CF", "FC", "FF"])
+def test_a_scaled_product_found_exact_keeps_numpys_bits_on_other_values(dtype, layouts):
+    """Where the trial on a shape finds ``alpha (A B)`` exact, other values of that shape (zeros,
+    huge and tiny entries included) give ``np.multiply(alpha, A @ B)``'s bits too, for every layout."""
+    blas = _blas.routines(dtype)
+    if blas is None:
+        pytest.skip("no NumPy OpenBLAS to bind here")
+    rng = np.random.default_rng(11)
+    lr = np.dtype(dtype).type(0.0123)
+    exact = {}
+    for (M, K, N) in [(300, 64, 260), (1024, 256, 784), (257, 33, 1)]:
+        A = np.asarray(rng.standard_normal((M, K)) * 1e-3, dtype, order=layouts[0])
+        B = np.asarray(rng.standard_normal((K, N)), dtype, order=layouts[1])
+        A.reshape(-1, order="A")[::7] = 0.0
+        B.reshape(-1, order="A")[::5] *= 1e20
+        exact[M, K, N] = blas.scaled_product_is_exact(lr, A, B)
+        if exact[M, K, N]:
+            got = np.empty((M, N), dtype)
+            blas.scaled_product(lr, A, B, got)
+            assert _blas._same_bits(got, np.multiply(lr, A @ B)), (M, K, N)
+    assert exact[300, 64, 260]  # a short inner size fits any kernel's block
+
+
+def test_the_scaled_product_trial_rejects_a_sum_in_slices():
+    """The trial is sharp: a gemm that scales two halves of the inner sum separately is refused."""
+    blas = _blas.routines(np.float32)
+    if blas is None:
+        pytest.skip("no NumPy OpenBLAS to bind here")
+
+    class Sliced(_blas.Routines):
+        def __init__(self):  # the bound functions of the real routines, a fresh trial cache
+            self.__dict__.update(blas.__dict__, _exact={})
+
+        def scaled_product(self, alpha, A, B, C):
+            h = A.shape[1] // 2
+            C[...] = np.multiply(alpha, A[:, :h] @ B[:h]) + np.multiply(alpha, A[:, h:] @ B[h:])
+
+    A, B = np.empty((200, 64), np.float32), np.empty((64, 150), np.float32, order="F")
+    lr = np.float32(0.01)
+    assert blas.scaled_product_is_exact(lr, A, B)
+    assert not Sliced().scaled_product_is_exact(lr, A, B)
+
+
 class _NumpyRoutines:
     """The three routines written with NumPy; ``planted`` nudges one result by an ulp."""
 
@@ -101,7 +145,9 @@ def blas_everywhere(monkeypatch):
         if _blas.routines(dtype) is None:
             pytest.skip("no NumPy OpenBLAS to bind here")
     monkeypatch.setattr(_blas, "MIN_SIZE", 1)
-    for name in ("scal", "subtract", "add_columns"):
+    for dtype in (np.float32, np.float64):  # fresh trials of scaled_product, so their calls can be told apart
+        monkeypatch.setattr(_blas.routines(dtype), "_exact", {})
+    for name in ("scal", "subtract", "add_columns", "scaled_product"):
         original = getattr(_blas.Routines, name)
 
         def counted(self, *args, _original=original, _name=name):
@@ -117,9 +163,39 @@ def test_training_through_the_blas_routines_equals_the_public_functions(name, bl
     (params, history), (ref_params, ref_costs) = _run_both(CONFIGS[name])
     assert_bit_identical(params, ref_params)
     assert history.cost == ref_costs
-    assert {"scal", "subtract"} <= set(blas_everywhere)  # the update went through BLAS
+    assert "subtract" in blas_everywhere  # the update went through BLAS
     if len(CONFIGS[name]["dims"]) > 2:
         assert "add_columns" in blas_everywhere  # and the hidden layers' biases
+    # lr dW straight out of the gradient's gemm (calls beyond the trials' own) wherever a trial
+    # found that exact: gemm hands a single row or column to gemv, which sums in another order
+    used = blas_everywhere.count("scaled_product") > _trials()
+    assert used == (_trials(exact=True) > 0)
+    cfg = CONFIGS[name]
+    if not cfg.get("l2") and cfg["layout"] == "T" and min(cfg["dims"][:2]) > 1:
+        assert used, "dW_1 = dZ_1 X^T, (n_1, b) x (b, n_x) with X^T's rows gathered: a gemm, exact here"
+
+
+def test_training_with_a_scaled_product_one_ulp_off_does_not_use_it(blas_everywhere, monkeypatch):
+    """The per-shape trial keeps a gemm that does not round as NumPy out of training: same bits."""
+    original = _blas.Routines.scaled_product
+
+    def planted(self, alpha, A, B, C):
+        original(self, alpha, A, B, C)
+        C.reshape(-1)[-1] = np.nextafter(C.reshape(-1)[-1], self.dtype.type(np.inf))
+
+    monkeypatch.setattr(_blas.Routines, "scaled_product", planted)
+    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS["full_relu_f64"])
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
+    assert _trials() and not _trials(exact=True)  # tried, and refused
+    assert blas_everywhere.count("scaled_product") == _trials()  # only by the trials
+    assert "scal" in blas_everywhere  # so the update scaled the gradients itself
+
+
+def _trials(exact=None):
+    """How many shapes ``scaled_product_is_exact`` has tried (only those it found exact, or not)."""
+    return sum(exact is None or ok == exact for dtype in (np.float32, np.float64)
+               for ok in _blas.routines(dtype)._exact.values())
 
 
 def test_without_the_routines_training_uses_numpy_with_the_same_bits(monkeypatch):
