@@ -276,12 +276,14 @@ class _FusedStep:
             "pos": [np.empty(dims[l] * B, bool) if relu else None for l in hidden],  # 1[Z_l > 0]
             "tmp": [np.empty(dims[l] * B, dt) if not relu else None for l in hidden],  # g'(Z_l)
             "AL": [np.empty(dims[-1] * B, dt)],
-            # relu: max(Z, 0) against an array of zeros runs NumPy's contiguous loop, several times
-            # faster than its loop for a scalar operand; the same function, elementwise
-            "zeros": [np.zeros(dims[l] * B, dt) if relu else None for l in hidden],
             "cost": [np.empty(dims[-1] * B, dt), np.empty(dims[-1] * B, dt)],
         }
         self._Xb = np.empty(dims[0] * B, dt) if self.X_rows is not None else None  # minibatch gather only
+        # relu: max(Z, 0) against a row of zeros broadcast down the rows of Z: each row of Z is then
+        # NumPy's loop for two contiguous operands, several times faster than its loop for a scalar
+        # operand, and the one row stays in cache where an array of zeros the size of Z came from
+        # memory (152 -> 86 us a step for two (1024, 256) float32 layers). The same function.
+        self._zero_row = np.zeros((1, B), dt) if relu else None
         self._views = {}
         self.cache = None
 
@@ -295,6 +297,8 @@ class _FusedStep:
             views = {name: [shaped(buf) for buf in bufs] for name, bufs in self._flat.items()}
             if self.relu_in_place:
                 views["G"] = views["Z"][:-1]
+            views["zeros"] = [None if self._zero_row is None else np.broadcast_to(self._zero_row[:, :b], (n, b))
+                              for n in self.dims[1:-1]]
             views["m"] = self.dtype.type(b)  # the batch size, as the divisor in dZ_L = (A_L - Y) / m
             # Fortran order (n_x, b): the layout X[:, idx] has, so BLAS gets the same call.
             views["Xb"] = None if self._Xb is None else self._Xb[:self.dims[0] * b].reshape(b, self.dims[0]).T
