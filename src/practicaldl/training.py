@@ -170,12 +170,14 @@ class _FusedStep:
       fancy indexing gives (Fortran order), so no per-batch allocation and no copy of the data set;
     - the binary cross-entropy is ``losses.binary_cross_entropy``'s expression, step by step into
       two buffers; ``np.add.reduce`` is what ``np.sum`` calls, without its Python wrapper;
-    - with full batches, a sigmoid output and no callbacks, the cost of an iteration is not needed
-      until the history is read: ``Z_L`` of up to ``defer_block`` iterations is kept in a block and
-      the cross-entropy's elementwise expression is evaluated on the whole block at once (eight
-      NumPy calls per block instead of per iteration: elementwise, so the same numbers), then
-      summed one iteration at a time exactly as before. The loop records these costs, and raises
-      ``NumericalError`` for the first non-finite one, when the block is full or training ends;
+    - with a sigmoid output and no callbacks, the cost of a batch is not needed until the history
+      is read: ``Z_L`` (and, for minibatches, ``Y_b``) of ``defer_block`` batches is kept in a block,
+      and the cross-entropy's elementwise expression is evaluated on the whole block at once (eight
+      NumPy calls per block instead of per batch: elementwise, so the same numbers), then summed
+      one batch at a time exactly as before. A block holds up to 64 full-batch iterations, or the
+      minibatches of one epoch (35 us a minibatch of 256 saved here). The loop records these
+      costs, and raises ``NumericalError`` for the first non-finite one, when the block is full
+      (the epoch's end, for minibatches) or training ends;
     - per-layer arrays and constants are looked up once, not per step (no ``f"W{l}"`` strings);
     - each product is ``np.dot`` or ``np.matmul`` (``@``), whichever is faster for its shape: for
       2-D float arrays that are C- or F-contiguous both make the same BLAS call (gemm, or gemv when
@@ -227,13 +229,17 @@ class _FusedStep:
         # the update on the BLAS's threads: only when no callback needs the gradients kept (scratch)
         self.blas_update = self.blas is not None and self.scratch is None and self._total >= _blas.MIN_SIZE
         self._allocate()
-        # deferred costs (full batch, sigmoid output): a block of Z_L, one (1, m) slot per iteration
+        # deferred costs (sigmoid output): a block of Z_L, one (1, b) slot per batch: full-batch
+        # iterations, or the minibatches of an epoch (each slot's Y_b beside it)
         m = X.shape[1]
-        block = min(64, 2**16 // m) if not callbacks and output == "sigmoid" and batch_capacity >= m else 0
-        self.defer_block = block if block > 1 else 0
+        full_batch = batch_capacity >= m
+        block = (min(64, 2**16 // m) if full_batch else -(-m // batch_capacity)) if output == "sigmoid" else 0
+        self.defer_block = block if block > 1 and not callbacks else 0
         if self.defer_block:
-            self._zl, self._c1, self._c2 = (np.empty((self.defer_block, 1, m), dtype) for _ in range(3))
-            self._zl_slots = list(self._zl)  # the (1, m) slot views, made once (indexing makes a view)
+            width = min(m, batch_capacity)
+            self._zl, self._c1, self._c2 = (np.empty((self.defer_block, 1, width), dtype) for _ in range(3))
+            self._y = None if full_batch else np.empty((self.defer_block, 1, width), dtype)
+            self._widths = []  # the batch size of each pending slot
         self._pending = 0
 
     def _params_from(self, params):
@@ -299,6 +305,9 @@ class _FusedStep:
                 views["G"] = views["Z"][:-1]
             views["zeros"] = [None if self._zero_row is None else np.broadcast_to(self._zero_row[:, :b], (n, b))
                               for n in self.dims[1:-1]]
+            if self.defer_block:  # the (1, b) slots of the deferred costs' block (see flush_costs)
+                views["ZL_slots"] = [slot[:, :b] for slot in self._zl]
+                views["Y_slots"] = None if self._y is None else [slot[:, :b] for slot in self._y]
             views["m"] = self.dtype.type(b)  # the batch size, as the divisor in dZ_L = (A_L - Y) / m
             # Fortran order (n_x, b): the layout X[:, idx] has, so BLAS gets the same call.
             views["Xb"] = None if self._Xb is None else self._Xb[:self.dims[0] * b].reshape(b, self.dims[0]).T
@@ -362,7 +371,11 @@ class _FusedStep:
                 np.take(self.X_rows, idx, axis=0, out=Xb.T, mode="clip")  # the rows idx, in order
             else:
                 Xb = self.X[:, idx]
-            Yb = self.Y[:, idx]  # (n_L, b), small: the same fancy-indexed array as the plain step
+            if self.defer_block:  # into the block, beside Z_L's slot: the values of Y[:, idx]
+                Yb = v["Y_slots"][self._pending]
+                np.take(self.Y[0], idx, out=Yb[0], mode="clip")
+            else:
+                Yb = self.Y[:, idx]  # (n_L, b), small: the same fancy-indexed array as the plain step
             XbT = Xb.T
         m = Yb.shape[1]
         # the L2 term of this batch's cost, from the weights before the step (the loop adds it)
@@ -394,13 +407,14 @@ class _FusedStep:
                 mask, A = None, G
             masks.append(mask)
             As.append(A)
-        ZL = self._zl_slots[self._pending] if self.defer_block else Zs[L - 1]  # (n_L, m)
+        ZL = v["ZL_slots"][self._pending] if self.defer_block else Zs[L - 1]  # (n_L, m)
         (forward[L - 1] if L > 1 or X_ok else np.matmul)(Ws[L - 1], A, out=ZL)
         np.add(ZL, bs[L - 1], out=ZL)
         if self.output == "sigmoid":
             A = expit(ZL, out=v["AL"][0])
             if self.defer_block:  # Z_L stays in its slot; flush_costs() computes the cost
                 self._pending += 1
+                self._widths.append(m)
                 ce = None
             else:
                 c1, c2 = v["cost"]
@@ -448,17 +462,26 @@ class _FusedStep:
         return ce
 
     def flush_costs(self) -> list:
-        """The cross-entropies of the deferred iterations, in order (``binary_cross_entropy``'s numbers)."""
-        n, m = self._pending, self.X.shape[1]
-        c1 = _binary_cross_entropy_terms(self._zl[:n], self.Y, self._c1[:n], self._c2[:n])  # (n, 1, m)
-        self._pending = 0
-        # losses.binary_cross_entropy sums each (1, m) row with np.sum(..., dtype=float64) (pairwise
+        """The cross-entropies of the deferred batches, in order (``binary_cross_entropy``'s numbers)."""
+        widths = self._widths
+        n, b = len(widths), widths[0]
+        full = n if widths[-1] == b else n - 1  # a shorter last minibatch is summed on its own
+        Y = self.Y if self._y is None else self._y[:full]
+        c1 = _binary_cross_entropy_terms(self._zl[:full], Y, self._c1[:full], self._c2[:full])  # (full, 1, b)
+        # losses.binary_cross_entropy sums each (1, b) row with np.sum(..., dtype=float64) (pairwise
         # summation along the row). Reducing axes (1, 2) of the C-contiguous block runs that same
         # inner loop once per row (the row is the innermost, contiguous axis), in one call instead of
-        # n; then the division by m and the conversion to Python floats are elementwise (IEEE, same
-        # numbers). Checked equal to the per-row sums for float32 and float64, m = 1 .. 32768.
-        sums = np.add.reduce(c1, axis=(1, 2), dtype=np.float64)  # (n,)
-        return (sums / m).tolist()
+        # n; then the division by b and the conversion to Python floats are elementwise (IEEE, same
+        # numbers). Checked equal to the per-row sums for float32 and float64, b = 1 .. 32768.
+        sums = list(np.add.reduce(c1, axis=(1, 2), dtype=np.float64) / b)
+        if full < n:
+            w = widths[-1]
+            last = _binary_cross_entropy_terms(self._zl[full, :, :w], self._y[full, :, :w], self._c1[full, :, :w],
+                                               self._c2[full, :, :w])
+            sums.append(np.add.reduce(last, axis=None, dtype=np.float64) / w)
+        self._pending = 0
+        widths.clear()
+        return [float(s) for s in sums]
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
@@ -566,9 +589,14 @@ def _record(history: History, iteration: int, total: float, cross_entropy: float
 
 
 def _record_deferred(history: History, pending: list, step, learning_rate: float):
-    """Record the deferred full-batch iterations (one batch: its weight is 1, so total = ce + penalty)."""
-    for (iteration, penalty), ce in zip(pending, step.flush_costs(), strict=True):
-        _record(history, iteration, ce + penalty, ce, learning_rate)
+    """Record the iterations whose batches' costs the step deferred: ``pending`` holds (iteration,
+    weight, L2 penalty) per batch, summed per iteration in the loop's order (the same floats)."""
+    sums = {}  # iteration -> (cross-entropy, total), in order
+    for (iteration, weight, penalty), ce in zip(pending, step.flush_costs(), strict=True):
+        cross_entropy, total = sums.get(iteration, (0.0, 0.0))
+        sums[iteration] = (cross_entropy + weight * ce, total + weight * (ce + penalty))
+    for iteration, (cross_entropy, total) in sums.items():
+        _record(history, iteration, total, cross_entropy, learning_rate)
     pending.clear()
 
 
@@ -630,7 +658,7 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
         step = _PlainStep({k: v.copy() for k, v in params.items()}, X, Y, keep_prob=keep_prob, **settings)
     params = step.params
     history = History()
-    pending = []  # (iteration, L2 penalty) of iterations whose cross-entropy the step computes later
+    pending = []  # (iteration, weight, L2 penalty) of batches whose cross-entropy the step computes later
     best_cost, best_params, since_best = np.inf, None, 0
     full = (None,)  # the full batch's "index" list, built once (not by _batches every iteration)
     for iteration in range(1, max_iter + 1):
@@ -640,10 +668,10 @@ def _train(params, X, Y, learning_rate, max_iter, rng, batch_size, l2, keep_prob
             mb = m if idx is None else len(idx)
             penalty = step.penalty  # l2_penalty(params, l2, mb), taken before the update
             step.update()
-            if ce is None:  # deferred (full batch only): see _FusedStep
-                pending.append((iteration, penalty))
-                continue
             weight = mb / m
+            if ce is None:  # deferred: see _FusedStep
+                pending.append((iteration, weight, penalty))
+                continue
             cross_entropy += weight * ce
             total += weight * (ce + penalty)
         if pending:
