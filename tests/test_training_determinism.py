@@ -151,6 +151,22 @@ def test_a_wider_network_equals_the_reference(dtype, name, fused_only):
     assert history.cost == ref_costs
 
 
+@pytest.mark.parametrize("name, epochs, calls", [
+    ("sigmoid_dropout_f32_minibatch", 15, 30),  # 90 = 2 x 40 + 10: the short last batch on its own
+    ("one_example_batches_f32", 15, 15),  # 9 batches of 1: one block an epoch
+    ("long_full_batch_deferred_costs", 300, 5),  # full batch: 4 blocks of 64 iterations, then 44
+])
+def test_costs_are_computed_once_a_block_not_once_a_batch(name, epochs, calls, fused_only, monkeypatch):
+    """The deferral is real: the cross-entropy's terms are evaluated per block of batches (an
+    epoch of minibatches, 64 full-batch iterations), and the history still equals the reference."""
+    seen = []
+    terms = training._binary_cross_entropy_terms
+    monkeypatch.setattr(training, "_binary_cross_entropy_terms", lambda *a: (seen.append(a[0].shape), terms(*a))[1])
+    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS[name])
+    assert history.cost == ref_costs and len(history.cost) == epochs
+    assert len(seen) == calls, seen[:4]
+
+
 def test_fused_step_equals_the_reference_with_a_generator(fused_only):
     (params, history), (ref_params, ref_costs) = _run_both(CONFIGS["minibatch_dropout_l2_f64"],
                                                            make_rng=np.random.default_rng)
