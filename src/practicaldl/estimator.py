@@ -240,5 +240,8 @@ def _assert_finite(X: np.ndarray, estimator) -> None:
     own messages.
     """
     flat = X.reshape(-1, order="A") if X.flags.c_contiguous or X.flags.f_contiguous else None
-    if flat is None or not np.isfinite(np.dot(flat, flat)):
+    if flat is not None:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow only sends X to the full check
+            finite = np.isfinite(np.dot(flat, flat))
+    if flat is None or not finite:
         assert_all_finite(X, input_name="X", estimator_name=type(estimator).__name__)
