@@ -239,9 +239,10 @@ def _assert_finite(X: np.ndarray, estimator) -> None:
     Where that is not finite, or X is not contiguous, scikit-learn's own check decides, with its
     own messages.
     """
-    flat = X.reshape(-1, order="A") if X.flags.c_contiguous or X.flags.f_contiguous else None
-    if flat is not None:
+    finite = False
+    if X.flags.c_contiguous or X.flags.f_contiguous:
+        flat = X.reshape(-1, order="A")  # a view
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow only sends X to the full check
-            finite = np.isfinite(np.dot(flat, flat))
-    if flat is None or not finite:
+            finite = bool(np.isfinite(np.dot(flat, flat)))
+    if not finite:
         assert_all_finite(X, input_name="X", estimator_name=type(estimator).__name__)

@@ -283,12 +283,16 @@ class _FusedStep:
             "tmp": [np.empty(dims[l] * B, dt) if not relu else None for l in hidden],  # g'(Z_l)
             "AL": [np.empty(dims[-1] * B, dt)],
             "cost": [np.empty(dims[-1] * B, dt), np.empty(dims[-1] * B, dt)],
+            # relu: max(Z, 0) against zeros of Z's shape runs NumPy's loop for two contiguous
+            # operands, several times faster than its loop for a scalar operand. For a large float32
+            # Z the zeros are one row broadcast down Z's rows (see _views_for), measured in the
+            # epoch: 152 -> 84 us a step for two (1024, 256) layers. Not elsewhere: for float64
+            # the array of zeros was faster (110 against 148 us), and for a small Z the broadcast
+            # costs more than it saves (1.4 against 0.6 us for (10, 300)). The same function.
+            "zeros": [np.zeros(dims[l] * B, dt) if relu and not (dt == np.float32 and dims[l] * B >= ZERO_ROW_MIN_SIZE)
+                      else None for l in hidden],
         }
         self._Xb = np.empty(dims[0] * B, dt) if self.X_rows is not None else None  # minibatch gather only
-        # relu: max(Z, 0) against a row of zeros broadcast down the rows of Z: each row of Z is then
-        # NumPy's loop for two contiguous operands, several times faster than its loop for a scalar
-        # operand, and the one row stays in cache where an array of zeros the size of Z came from
-        # memory (152 -> 86 us a step for two (1024, 256) float32 layers). The same function.
         self._zero_row = np.zeros((1, B), dt) if relu else None
         self._views = {}
         self.cache = None
@@ -303,8 +307,9 @@ class _FusedStep:
             views = {name: [shaped(buf) for buf in bufs] for name, bufs in self._flat.items()}
             if self.relu_in_place:
                 views["G"] = views["Z"][:-1]
-            views["zeros"] = [None if self._zero_row is None else np.broadcast_to(self._zero_row[:, :b], (n, b))
-                              for n in self.dims[1:-1]]
+            if self.relu:  # the zeros of max(Z, 0): their own array, or one row broadcast
+                views["zeros"] = [np.broadcast_to(self._zero_row[:, :b], (n, b)) if zeros is None else zeros
+                                  for n, zeros in zip(self.dims[1:-1], views["zeros"])]
             if self.defer_block:  # the (1, b) slots of the deferred costs' block (see flush_costs)
                 views["ZL_slots"] = [slot[:, :b] for slot in self._zl]
                 views["Y_slots"] = None if self._y is None else [slot[:, :b] for slot in self._y]
@@ -325,22 +330,23 @@ class _FusedStep:
             # the right factors of dW_l = dZ_l A_{l-1}^T; the first is the data's (None: a gathered
             # minibatch without the row layout, whose layout is NumPy's to choose)
             first = self.XT if b == self.X.shape[1] else None if views["Xb"] is None else views["Xb"].T
-            views["scaled_dW"] = [b == self.capacity and self._gemm_scales(d[l + 1], B)
+            views["scaled_dW"] = [b == self.capacity and self._gemm_scales(self.dWs[l], B)
                                   for l, B in enumerate([first] + views["AT"])]
             views["unscaled"] = self._unscaled_parts(views["scaled_dW"])
             self._views[b] = views
         return views
 
-    def _gemm_scales(self, rows: int, B) -> bool:
-        """Whether ``dW = lr * (dZ B)`` (dZ of ``rows`` rows) is one gemm, ``_blas.scaled_product``:
-        only where the update is BLAS's and reads nothing but ``lr * dW`` (no L2 term to add
-        first), for a large dW, and where that gemm gives ``np.multiply(lr, dZ @ B)``'s bits for
-        this shape (``scaled_product_is_exact``). Asked for full batches only (a shorter last
-        minibatch, once an epoch, keeps the separate scaling: not worth a trial)."""
-        if not self.blas_update or self.l2 or B is None or not _contiguous(B) or rows * B.shape[1] < _blas.MIN_SIZE:
+    def _gemm_scales(self, dW, B) -> bool:
+        """Whether ``dW = lr * (dZ B)`` is one gemm (``_blas.scaled_product``): only where the
+        update is BLAS's and reads nothing but ``lr * dW`` (no L2 term to add first), for a large
+        dW, and where that gemm gives ``np.multiply(lr, dZ @ B)``'s bits for this shape
+        (``scaled_product_is_exact``). Asked for full batches only (a shorter last minibatch,
+        once an epoch, keeps the separate scaling: not worth a trial)."""
+        if not self.blas_update or self.l2 or B is None or not _contiguous(B) or dW.size < _blas.MIN_SIZE:
             return False
-        dZ = np.empty((rows, B.shape[0]), self.dtype)  # the layout of the dZ buffers (values unused)
-        return self.blas.scaled_product_is_exact(self.lr, dZ, B)
+        dZ = np.empty((dW.shape[0], B.shape[0]), self.dtype)  # the layout of the dZ buffers (values unused)
+        # the trial's output goes into dW itself: backward overwrites it before anything reads it
+        return self.blas.scaled_product_is_exact(self.lr, dZ, B, scratch=dW)
 
     def _unscaled_parts(self, scaled_dW: list) -> list:
         """Views of ``dtheta`` covering every gradient that no gemm scaled by ``lr`` (neighbours
@@ -473,15 +479,15 @@ class _FusedStep:
         # inner loop once per row (the row is the innermost, contiguous axis), in one call instead of
         # n; then the division by b and the conversion to Python floats are elementwise (IEEE, same
         # numbers). Checked equal to the per-row sums for float32 and float64, b = 1 .. 32768.
-        sums = list(np.add.reduce(c1, axis=(1, 2), dtype=np.float64) / b)
+        costs = (np.add.reduce(c1, axis=(1, 2), dtype=np.float64) / b).tolist()
         if full < n:
             w = widths[-1]
             last = _binary_cross_entropy_terms(self._zl[full, :, :w], self._y[full, :, :w], self._c1[full, :, :w],
                                                self._c2[full, :, :w])
-            sums.append(np.add.reduce(last, axis=None, dtype=np.float64) / w)
+            costs.append(float(np.add.reduce(last, axis=None, dtype=np.float64) / w))
         self._pending = 0
         widths.clear()
-        return [float(s) for s in sums]
+        return costs
 
     def update(self):
         """``W := W - lr * dW`` for every array at once (elementwise: the same numbers as per array)."""
@@ -511,6 +517,10 @@ class _FusedStep:
         only when there are callbacks."""
         self._allocate()
 
+
+#: float32 ReLU layers of at least this many entries (at the largest batch) take their zeros as
+#: one broadcast row, the others as an array of zeros (see ``_FusedStep._allocate``).
+ZERO_ROW_MIN_SIZE = 1 << 16
 
 #: Products with at least this many output entries use ``np.matmul`` (see ``_product``).
 MATMUL_MIN_OUTPUT = 4096
@@ -591,12 +601,15 @@ def _record(history: History, iteration: int, total: float, cross_entropy: float
 def _record_deferred(history: History, pending: list, step, learning_rate: float):
     """Record the iterations whose batches' costs the step deferred: ``pending`` holds (iteration,
     weight, L2 penalty) per batch, summed per iteration in the loop's order (the same floats)."""
-    sums = {}  # iteration -> (cross-entropy, total), in order
+    current = None
     for (iteration, weight, penalty), ce in zip(pending, step.flush_costs(), strict=True):
-        cross_entropy, total = sums.get(iteration, (0.0, 0.0))
-        sums[iteration] = (cross_entropy + weight * ce, total + weight * (ce + penalty))
-    for iteration, (cross_entropy, total) in sums.items():
-        _record(history, iteration, total, cross_entropy, learning_rate)
+        if iteration != current:
+            if current is not None:
+                _record(history, current, total, cross_entropy, learning_rate)
+            current, cross_entropy, total = iteration, 0.0, 0.0
+        cross_entropy += weight * ce
+        total += weight * (ce + penalty)
+    _record(history, current, total, cross_entropy, learning_rate)
     pending.clear()
 
 
