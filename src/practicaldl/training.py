@@ -23,9 +23,9 @@ else takes the plain step, with the same results.
 Callbacks get the same ``IterationInfo`` from both steps. The fused step hands out its own
 buffers (no copies) and then switches to fresh ones, so arrays a callback keeps are never
 overwritten, as with the plain step; that costs one allocation of the work buffers per
-iteration, only when there are callbacks. Without callbacks, full-batch costs are computed in
-blocks of iterations (see ``_FusedStep``); ``NumericalError`` still names the first iteration
-whose cost is not finite.
+iteration, only when there are callbacks. Without callbacks, costs are computed in blocks (of
+full-batch iterations, or of an epoch's minibatches; see ``_FusedStep``); ``NumericalError``
+still names the first iteration whose cost is not finite.
 
 ``blas_threads`` caps the threads of the BLAS library (OpenBLAS, MKL, ...) behind the matrix
 products (and, on large networks, the update and the bias additions: ``_blas``) for the duration
