@@ -268,12 +268,20 @@ def timed(fn):
     return time.perf_counter() - t0
 
 
-def run_rounds(variants: dict, rounds: int, pause: float = 0.05) -> dict:
-    """Run every variant once per round, in turn; return name -> list of seconds."""
+def run_rounds(variants: dict, rounds: int, pause: float = 0.05, alternate: tuple = ()) -> dict:
+    """Run every variant once per round, in turn; return name -> list of seconds.
+
+    ``alternate``: two variant names that run back to back, their order swapped every other
+    round, so that neither always follows what ran before the pair.
+    """
     times = {name: [] for name in variants}
-    for _ in range(rounds):
-        for name, fn in variants.items():
-            times[name].append(fn())
+    for r in range(rounds):
+        order = list(variants)
+        if alternate and r % 2:
+            i, j = order.index(alternate[0]), order.index(alternate[1])
+            order[i], order[j] = order[j], order[i]
+        for name in order:
+            times[name].append(variants[name]())
             time.sleep(pause)  # let spinning BLAS / OpenMP threads of the previous variant go idle
     return times
 
@@ -340,11 +348,11 @@ def workload_large(m: int, rounds: int, batch_size: int = 256) -> dict:
                                           max_iter=1, batch_size=batch_size, random_state=0)
             return timed(lambda: clf.fit(X, y))
 
-        # Each round runs these in this order. The floor comes right after practicaldl, so that the
-        # ratio the 1.15x target reads pairs two measurements 2 s apart, not 10 s (until 26 Nov 2026
-        # the course loop and PyTorch's child ran in between, and a shared machine's drift over
-        # those seconds went into the ratio). The order itself favours neither: 10 rounds in one
-        # process of fit-then-floor and of floor-then-fit gave medians of 1.091x and 1.083x.
+        # practicaldl and the floor run back to back, so that the ratio the 1.15x target reads
+        # pairs two measurements 2 s apart, not 10 s (until 26 Nov 2026 the course loop and
+        # PyTorch's child ran in between, and a shared machine's drift over those seconds went
+        # into the ratio); and the pair's order alternates, since whichever runs right after
+        # PyTorch's child (both cores and 0.5 GB busy a moment before) tended to be the slower.
         variants = {
             "practicaldl": practicaldl_fit,
             "GEMM-only floor": lambda: gemm_floor(LARGE_DIMS, m, batch_size, dtype),
@@ -353,7 +361,7 @@ def workload_large(m: int, rounds: int, batch_size: int = 256) -> dict:
         }
         if torch is not None:  # in a child process each round: see torch_epoch_child
             variants["PyTorch"] = lambda: torch_epoch_in_child(np.dtype(dtype).name, m, batch_size)
-        times = run_rounds(variants, rounds)
+        times = run_rounds(variants, rounds, alternate=("practicaldl", "GEMM-only floor"))
         summary = summarize(times, "practicaldl", per=math.ceil(m / batch_size))
         summary.update(m=m, batch_size=batch_size, rounds=rounds, dtype=np.dtype(dtype).name,
                        dataset_mb=X.nbytes / 2**20)
