@@ -239,7 +239,7 @@ class _FusedStep:
             width = min(m, batch_capacity)
             self._zl, self._c1, self._c2 = (np.empty((self.defer_block, 1, width), dtype) for _ in range(3))
             self._y = None if full_batch else np.empty((self.defer_block, 1, width), dtype)
-            self._widths = []  # the batch size of each pending slot
+            self._last_width = width  # the batch size of the last pending slot (only it can be shorter)
         self._pending = 0
 
     def _params_from(self, params):
@@ -330,13 +330,13 @@ class _FusedStep:
             # the right factors of dW_l = dZ_l A_{l-1}^T; the first is the data's (None: a gathered
             # minibatch without the row layout, whose layout is NumPy's to choose)
             first = self.XT if b == self.X.shape[1] else None if views["Xb"] is None else views["Xb"].T
-            views["scaled_dW"] = [b == self.capacity and self._gemm_scales(self.dWs[l], B)
+            views["scaled_dW"] = [b == self.capacity and self._gemm_scales(self.dWs[l], views["dZ"][l], B)
                                   for l, B in enumerate([first] + views["AT"])]
             views["unscaled"] = self._unscaled_parts(views["scaled_dW"])
             self._views[b] = views
         return views
 
-    def _gemm_scales(self, dW, B) -> bool:
+    def _gemm_scales(self, dW, dZ, B) -> bool:
         """Whether ``dW = lr * (dZ B)`` is one gemm (``_blas.scaled_product``): only where the
         update is BLAS's and reads nothing but ``lr * dW`` (no L2 term to add first), for a large
         dW, and where that gemm gives ``np.multiply(lr, dZ @ B)``'s bits for this shape
@@ -344,8 +344,8 @@ class _FusedStep:
         once an epoch, keeps the separate scaling: not worth a trial)."""
         if not self.blas_update or self.l2 or B is None or not _contiguous(B) or dW.size < _blas.MIN_SIZE:
             return False
-        dZ = np.empty((dW.shape[0], B.shape[0]), self.dtype)  # the layout of the dZ buffers (values unused)
-        # the trial's output goes into dW itself: backward overwrites it before anything reads it
+        # the trial reads only dZ's and B's shapes and layouts; its output goes into dW itself,
+        # which backward overwrites before anything reads it
         return self.blas.scaled_product_is_exact(self.lr, dZ, B, scratch=dW)
 
     def _unscaled_parts(self, scaled_dW: list) -> list:
@@ -420,7 +420,7 @@ class _FusedStep:
             A = expit(ZL, out=v["AL"][0])
             if self.defer_block:  # Z_L stays in its slot; flush_costs() computes the cost
                 self._pending += 1
-                self._widths.append(m)
+                self._last_width = m
                 ce = None
             else:
                 c1, c2 = v["cost"]
@@ -469,9 +469,8 @@ class _FusedStep:
 
     def flush_costs(self) -> list:
         """The cross-entropies of the deferred batches, in order (``binary_cross_entropy``'s numbers)."""
-        widths = self._widths
-        n, b = len(widths), widths[0]
-        full = n if widths[-1] == b else n - 1  # a shorter last minibatch is summed on its own
+        n, b, w = self._pending, self._zl.shape[2], self._last_width
+        full = n if w == b else n - 1  # a shorter last minibatch (the epoch's end) is summed on its own
         Y = self.Y if self._y is None else self._y[:full]
         c1 = _binary_cross_entropy_terms(self._zl[:full], Y, self._c1[:full], self._c2[:full])  # (full, 1, b)
         # losses.binary_cross_entropy sums each (1, b) row with np.sum(..., dtype=float64) (pairwise
@@ -481,12 +480,10 @@ class _FusedStep:
         # numbers). Checked equal to the per-row sums for float32 and float64, b = 1 .. 32768.
         costs = (np.add.reduce(c1, axis=(1, 2), dtype=np.float64) / b).tolist()
         if full < n:
-            w = widths[-1]
             last = _binary_cross_entropy_terms(self._zl[full, :, :w], self._y[full, :, :w], self._c1[full, :, :w],
                                                self._c2[full, :, :w])
             costs.append(float(np.add.reduce(last, axis=None, dtype=np.float64) / w))
         self._pending = 0
-        widths.clear()
         return costs
 
     def update(self):
