@@ -98,6 +98,36 @@ def test_random_state_3_matches_the_functional_core():
     assert all(np.array_equal(params[k], clf.parameters_[k]) for k in params)
 
 
+@pytest.mark.parametrize("kind", ["RandomState", "Generator"])
+@pytest.mark.parametrize("sizes, n_classes", [((300, 8), 2), ((300,), 3), ((), 3)])
+def test_fit_draws_the_cores_weights_in_its_order(kind, sizes, n_classes):
+    """The weights, and the generator's state after the fit, are those of one
+    initialize_parameters call (no other draw here: full batch, no dropout)."""
+    X, y = np.random.default_rng(0).standard_normal((30, 240)), np.arange(30) % n_classes
+    make = (lambda: np.random.RandomState(7)) if kind == "RandomState" else (lambda: np.random.default_rng(7))
+    state = make()
+    clf = pdl.NeuralNetClassifier(sizes, max_iter=1, learning_rate=1e-12, random_state=state).fit(X, y)
+    reference = make()
+    params = pdl.initialize_parameters([240, *sizes, 1 if n_classes == 2 else n_classes], rng=reference)
+    # one step with a learning rate of 1e-12 leaves every weight within 1e-10 of its draw
+    assert params.keys() == clf.parameters_.keys()
+    assert all(np.allclose(params[k], clf.parameters_[k], rtol=0, atol=1e-10) for k in params)
+    assert state.random() == reference.random()  # the generator went on from the same state
+
+
+def test_a_failed_fit_leaves_the_generator_as_it_was():
+    X, y = np.random.default_rng(0).standard_normal((30, 300)), np.arange(30) % 2
+    X[5, 7] = np.nan
+    for make in (lambda: np.random.RandomState(3), lambda: np.random.default_rng(3)):
+        for sizes in ((300,), ()):
+            state = make()
+            with pytest.raises(ValueError, match="NaN"):
+                pdl.NeuralNetClassifier(sizes, random_state=state).fit(X, y)
+            with pytest.raises(ValueError, match="at least 2 classes"):
+                pdl.NeuralNetClassifier(sizes, random_state=state).fit(np.nan_to_num(X), np.zeros(30))
+            assert state.random() == make().random()
+
+
 def test_minibatches(moons):
     clf = pdl.NeuralNetClassifier((8,), batch_size=50, max_iter=30, learning_rate=0.1, random_state=0)
     clf.fit(moons.X_train, moons.y_train)
