@@ -135,6 +135,9 @@ WIDER = {
     "minibatch": dict(dims=[300, 256, 1], m=200, layout="T", batch_size=64, l2=0.2),
     # W_1 and W_2 over _blas.MIN_SIZE entries, no L2: lr dW straight out of gemm (scaled_product)
     "minibatch_no_l2": dict(dims=[300, 256, 260, 1], m=200, layout="T", batch_size=64),
+    # the same with dropout: backward updates W_l after dA_{l-1} and its masks (see _FusedStep)
+    "minibatch_dropout_no_l2": dict(dims=[300, 256, 260, 1], m=200, layout="T", batch_size=64,
+                                    keep_prob=(0.8, 0.9)),
     # every hidden Z over _blas.MIN_SIZE entries: the biases through BLAS too
     "full_two_hidden": dict(dims=[40, 300, 260, 1], m=260, layout="C"),
 }
