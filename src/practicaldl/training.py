@@ -13,7 +13,8 @@ Speed (see ``benchmarks/``). The step is computed by ``_FusedStep``: the same eq
 same floating-point order, as ``forward_propagation`` / ``compute_cost`` /
 ``backward_propagation`` / ``gradient_descent_step``, but written into buffers allocated once per
 run (``out=``), with the parameters and gradients as views of two flat vectors (so the update is
-two vectorised operations instead of two per array), and minibatches gathered one at a time into
+a few vectorised operations over spans of them, not two per array; on large networks each W_l's
+is done in backward, see ``_FusedStep``), and minibatches gathered one at a time into
 a reused buffer (never a copy of the whole data set per epoch). Results are bit for bit those of
 the plain step (``fused=False``), which calls the public core functions; the tests check it on
 every run (``tests/test_training_determinism.py``). The fused step needs W_l, b_l, X and Y of
