@@ -502,6 +502,15 @@ def workload_scaling(sizes, rounds: int, batch_size: int = 256) -> dict:
     return results
 
 
+def c_kernels() -> str:
+    """Whether the training step runs practicaldl's C kernels (``practicaldl._native``)."""
+    from practicaldl import _native
+
+    if _native.KERNELS is None:
+        return "not built (NumPy does their work)"
+    return "used" if _native.usable() is not None else "built, but they disagree with NumPy here: not used"
+
+
 def environment() -> dict:
     from threadpoolctl import threadpool_info
 
@@ -509,6 +518,7 @@ def environment() -> dict:
            "blas_env": {k: os.environ.get(k) for k in BLAS_OVERRIDES},
            "python": platform.python_version(), "numpy": np.__version__, "practicaldl": pdl.__version__,
            "machine": platform.machine(), "cpu_count": os.cpu_count(), "loadavg_at_start": os.getloadavg(),
+           "c_kernels": c_kernels(),
            "blas": [{k: i.get(k) for k in ("internal_api", "num_threads", "version", "architecture")}
                     for i in threadpool_info()]}
     if torch is not None:
@@ -560,7 +570,7 @@ def main(argv=None) -> int:
     print(f"practicaldl {pdl.__version__}, numpy {np.__version__}, "
           f"{'PyTorch ' + torch.__version__ if torch is not None else 'no PyTorch (its rows are skipped)'}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    print(kernel_line())
+    print(kernel_line() + f"; practicaldl's C kernels: {c_kernels()}")
     t0 = time.perf_counter()
     if "small" in wanted:
         record["small"] = workload_small(2000 if q else 15000, args.rounds or (3 if q else 5))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from practicaldl import _native
 from practicaldl._native import (check_bias_relu, check_relu_mask_sum, check_take_rows, numpy_bias_relu,
                                  numpy_relu_mask_sum, numpy_take_rows, same_bits, sample)
+from test_training_determinism import _run_both, assert_bit_identical, fused_only  # noqa: F401 (a fixture)
 
 K = _native.KERNELS
 
@@ -138,3 +139,76 @@ def test_shared_memory_is_refused_and_nothing_is_written():
     with pytest.raises(ValueError, match="must not share memory"):
         K.bias_relu(dA, dA.reshape(-1)[:3])  # b: three values of Z's own memory
     assert same_bits(dA, before)
+
+
+# -- in the training step ----------------------------------------------------------------------
+class Spy:
+    """A kernels module that counts the calls and passes them to ``kernels`` (default: the real one)."""
+
+    def __init__(self, kernels=None, **replaced):
+        self.calls = {"bias_relu": 0, "relu_mask_sum": 0, "take_rows": 0}
+        for name in self.calls:
+            setattr(self, name, self._counted(name, replaced.get(name) or getattr(kernels or K, name)))
+
+    def _counted(self, name, function):
+        def call(*args):
+            self.calls[name] += 1
+            return function(*args)
+
+        return call
+
+
+STEP_CONFIGS = {
+    "minibatch_f32": dict(dims=[30, 40, 20, 1], m=300, dtype=np.float32, layout="T", batch_size=64),
+    "dropout_l2_f64": dict(dims=[30, 40, 20, 1], m=300, dtype=np.float64, layout="T", batch_size=64,
+                           keep_prob=0.8, l2=0.3),
+    "full_batch_f64": dict(dims=[5, 9, 7, 1], m=120, dtype=np.float64, layout="C"),
+}
+
+
+@built
+@pytest.mark.parametrize("name", sorted(STEP_CONFIGS))
+def test_the_step_with_the_kernels_equals_the_public_core_functions(name, fused_only, monkeypatch):
+    """The kernels run (every one, for minibatches of the estimator's layout), and training gives
+    the parameters and costs of the loop written with the public functions, bit for bit."""
+    spy = Spy()
+    monkeypatch.setattr(_native, "KERNELS", spy)
+    assert _native.usable() is spy
+    checked = dict(spy.calls)  # the check's own calls
+    (params, history), (ref_params, ref_costs) = _run_both(STEP_CONFIGS[name])
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
+    calls = {k: spy.calls[k] - checked[k] for k in checked}
+    assert calls["bias_relu"] > 0 and calls["relu_mask_sum"] > 0
+    assert (calls["take_rows"] > 0) == ("batch_size" in STEP_CONFIGS[name])
+
+
+@pytest.mark.parametrize("planted", ["sequential_sums", "mask_at_zero_too", "relu_dropping_nan",
+                                     "relu_keeping_negative_zero"])
+def test_kernels_that_disagree_with_numpy_are_not_used(planted, fused_only, monkeypatch):
+    """Each planted kernel fails the check, and the step uses NumPy instead: the same results,
+    and no kernel is called by the step."""
+    name = "relu_mask_sum" if planted in ("sequential_sums", "mask_at_zero_too") else "bias_relu"
+    spy = Spy(kernels=K or _NumpyKernels, **{name: globals()[planted]})
+    monkeypatch.setattr(_native, "KERNELS", spy)
+    assert _native.usable() is None
+    checked = dict(spy.calls)  # the check's own calls
+    (params, history), (ref_params, ref_costs) = _run_both(STEP_CONFIGS["minibatch_f32"])
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
+    assert spy.calls == checked
+
+
+def test_without_the_kernels_the_step_gives_the_same_results(fused_only, monkeypatch):
+    monkeypatch.setattr(_native, "KERNELS", None)
+    (params, history), (ref_params, ref_costs) = _run_both(STEP_CONFIGS["minibatch_f32"])
+    assert_bit_identical(params, ref_params)
+    assert history.cost == ref_costs
+
+
+class _NumpyKernels:
+    """NumPy's calls in the kernels' places (where the extension is not built)."""
+
+    bias_relu = staticmethod(numpy_bias_relu)
+    relu_mask_sum = staticmethod(numpy_relu_mask_sum)
+    take_rows = staticmethod(numpy_take_rows)
