@@ -51,13 +51,6 @@ values included.
 #define DEFINE_KERNELS(T, U, ONE_BITS, SUFFIX)                                                        \
     typedef T vec8_##SUFFIX __attribute__((vector_size(8 * sizeof(T)))); /* the 8 running sums */     \
                                                                                                        \
-    static inline vec8_##SUFFIX load8_##SUFFIX(const T *p)                                             \
-    {                                                                                                  \
-        vec8_##SUFFIX v;                                                                               \
-        memcpy(&v, p, sizeof v);                                                                       \
-        return v;                                                                                      \
-    }                                                                                                  \
-                                                                                                       \
     /* pairwise_sum of ROWS rows at once (row r starts at a + r * stride), each result into out[r] */ \
     CLONES static void pairwise_rows_##SUFFIX(const T *a, Py_ssize_t stride, Py_ssize_t n, T *out)    \
     {                                                                                                  \
@@ -73,10 +66,13 @@ values included.
             vec8_##SUFFIX s[ROWS];                                                                     \
             Py_ssize_t i;                                                                              \
             for (int r = 0; r < ROWS; r++)                                                             \
-                s[r] = load8_##SUFFIX(a + r * stride);                                                 \
+                memcpy(&s[r], a + r * stride, sizeof s[r]);                                            \
             for (i = 8; i < n - (n % 8); i += 8)                                                       \
-                for (int r = 0; r < ROWS; r++)                                                         \
-                    s[r] += load8_##SUFFIX(a + r * stride + i);                                        \
+                for (int r = 0; r < ROWS; r++) {                                                       \
+                    vec8_##SUFFIX next;                                                                \
+                    memcpy(&next, a + r * stride + i, sizeof next);                                    \
+                    s[r] += next;                                                                      \
+                }                                                                                      \
             for (int r = 0; r < ROWS; r++) {                                                           \
                 T res = ((s[r][0] + s[r][1]) + (s[r][2] + s[r][3])) +                                  \
                         ((s[r][4] + s[r][5]) + (s[r][6] + s[r][7]));                                   \
