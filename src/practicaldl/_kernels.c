@@ -158,6 +158,13 @@ DEFINE_KERNELS(double, uint64_t, UINT64_C(0x3ff0000000000000), f64)
 
 /* -- the Python interface: buffers (NumPy arrays) checked for layout, dtype and shape -------- */
 
+static void
+release(Py_buffer *views, int count)
+{
+    for (int k = 0; k < count; k++)
+        PyBuffer_Release(&views[k]);
+}
+
 /* Acquire the C-contiguous buffers of args[0 .. count-1] (writable where bit k of `writable` is
    set), or raise naming the argument, holding none. */
 static int
@@ -173,27 +180,33 @@ get_buffers(const char *signature, PyObject *const *args, Py_ssize_t nargs, int 
         if (PyObject_GetBuffer(args[k], &views[k], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (w ? PyBUF_WRITABLE : 0)) < 0) {
             PyErr_Format(PyExc_ValueError, "%s: %s must be a C-contiguous%s array", signature, names[k],
                          w ? " writable" : "");
-            while (k--)
-                PyBuffer_Release(&views[k]);
+            release(views, k);
             return -1;
         }
     }
     return 0;
 }
 
-/* whether the memory of two buffers overlaps (the kernels read and write through restrict pointers) */
+/* whether the memory of any two of the buffers overlaps (the kernels use restrict pointers) */
 static int
-overlap(const Py_buffer *a, const Py_buffer *b)
+any_overlap(const Py_buffer *views, int count)
 {
-    const char *x = a->buf, *y = b->buf;
-    return x < y + b->len && y < x + a->len;
+    for (int j = 0; j < count; j++)
+        for (int k = j + 1; k < count; k++) {
+            const char *x = views[j].buf, *y = views[k].buf;
+            if (x < y + views[k].len && y < x + views[j].len)
+                return 1;
+        }
+    return 0;
 }
 
-static void
-release(Py_buffer *views, int count)
+/* release the buffers and raise ValueError(message) */
+static PyObject *
+fail(Py_buffer *views, int count, const char *message)
 {
-    for (int k = 0; k < count; k++)
-        PyBuffer_Release(&views[k]);
+    release(views, count);
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
 }
 
 /* the buffer's format letter (native byte order), or 0 for a format of more than one letter */
@@ -230,17 +243,10 @@ py_bias_relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (get_buffers("bias_relu(Z, b)", args, nargs, 2, names, 1u, v) < 0)
         return NULL;
     char kind = matrix_kind(&v[0], &v[1], NULL);
-    if (kind && overlap(&v[0], &v[1])) {
-        PyErr_SetString(PyExc_ValueError, "bias_relu(Z, b): Z and b must not share memory");
-        release(v, 2);
-        return NULL;
-    }
-    if (!kind) {
-        PyErr_SetString(PyExc_ValueError, "bias_relu(Z, b): Z must be a float32 or float64 matrix (n, m) and b "
-                                          "n values of its dtype");
-        release(v, 2);
-        return NULL;
-    }
+    if (!kind)
+        return fail(v, 2, "bias_relu(Z, b): Z must be a float32 or float64 matrix (n, m) and b n values of its dtype");
+    if (any_overlap(v, 2))
+        return fail(v, 2, "bias_relu(Z, b): Z and b must not share memory");
     Py_ssize_t n = v[0].shape[0], m = v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
     if (kind == 'f')
@@ -260,17 +266,11 @@ py_relu_mask_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (get_buffers("relu_mask_sum(dA, G, db)", args, nargs, 3, names, 1u | 4u, v) < 0)
         return NULL;
     char kind = matrix_kind(&v[0], &v[2], &v[1]);
-    if (kind && (overlap(&v[0], &v[1]) || overlap(&v[0], &v[2]) || overlap(&v[1], &v[2]))) {
-        PyErr_SetString(PyExc_ValueError, "relu_mask_sum(dA, G, db): dA, G and db must not share memory");
-        release(v, 3);
-        return NULL;
-    }
-    if (!kind) {
-        PyErr_SetString(PyExc_ValueError, "relu_mask_sum(dA, G, db): dA must be a float32 or float64 matrix "
-                                          "(n, m), G of its shape and dtype, and db n values of its dtype");
-        release(v, 3);
-        return NULL;
-    }
+    if (!kind)
+        return fail(v, 3, "relu_mask_sum(dA, G, db): dA must be a float32 or float64 matrix (n, m), G of its shape "
+                          "and dtype, and db n values of its dtype");
+    if (any_overlap(v, 3))
+        return fail(v, 3, "relu_mask_sum(dA, G, db): dA, G and db must not share memory");
     Py_ssize_t n = v[0].shape[0], m = v[0].shape[1];
     Py_BEGIN_ALLOW_THREADS
     if (kind == 'f')
@@ -293,17 +293,11 @@ py_take_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     char i = letter(idx);
     if (out->ndim != 2 || X->ndim != 2 || letter(out) != letter(X) || out->itemsize != X->itemsize ||
         out->shape[1] != X->shape[1] || X->shape[0] < 1 || idx->ndim != 1 || idx->itemsize != 8 ||
-        !(i == 'l' || i == 'q') || idx->shape[0] != out->shape[0]) {
-        PyErr_SetString(PyExc_ValueError, "take_rows(out, X, idx): out must be (k, w), X (N, w) with N >= 1 and "
-                                          "out's dtype, idx k int64 indices");
-        release(v, 3);
-        return NULL;
-    }
-    if (overlap(out, X) || overlap(out, idx)) {
-        PyErr_SetString(PyExc_ValueError, "take_rows(out, X, idx): out must not share memory with X or idx");
-        release(v, 3);
-        return NULL;
-    }
+        !(i == 'l' || i == 'q') || idx->shape[0] != out->shape[0])
+        return fail(v, 3, "take_rows(out, X, idx): out must be (k, w), X (N, w) with N >= 1 and out's dtype, idx k "
+                          "int64 indices");
+    if (any_overlap(v, 3))
+        return fail(v, 3, "take_rows(out, X, idx): out, X and idx must not share memory");
     Py_ssize_t k = out->shape[0], N = X->shape[0];
     size_t row = (size_t)X->shape[1] * X->itemsize;
     const long long *rows = idx->buf;
