@@ -2,7 +2,8 @@
 
 Everything else is in ``pyproject.toml``. The extension is optional: where it does not compile
 (no C compiler), practicaldl installs without it and the step uses NumPy for the same work, with
-the same results (``practicaldl.training`` checks for the module once, at import).
+the same results (``practicaldl._native`` imports the module if it is there, and compares it with
+NumPy once per process before the step uses it).
 """
 
 import sys

@@ -16,9 +16,9 @@ run (``out=``), with the parameters and gradients as views of two flat vectors (
 a few vectorised operations over spans of them, not two per array; on large networks each W_l's
 is done in backward, see ``_FusedStep``), minibatches gathered one at a time into a reused buffer
 (never a copy of the whole data set per epoch), and, with ReLU, C kernels for the elementwise work
-where they were built (``_native``; NumPy does the same work, with the same results, without them). Results are bit for bit those of
-the plain step (``fused=False``), which calls the public core functions; the tests check it on
-every run (``tests/test_training_determinism.py``). The fused step needs W_l, b_l, X and Y of
+where they were built (``_native``; without them NumPy does the same work, with the same results).
+Results are bit for bit those of the plain step (``fused=False``), which calls the public core
+functions; the tests check it on every run (``tests/test_training_determinism.py``). The fused step needs W_l, b_l, X and Y of
 one float dtype (float32 or float64) and a ``RandomState``/``Generator`` when it draws; anything
 else takes the plain step, with the same results.
 
@@ -299,7 +299,8 @@ class _FusedStep:
             "A": [np.empty(dims[l] * B, dt) if self.keep_prob[l - 1] < 1 else None for l in hidden],
             "M": [np.empty(dims[l] * B, bool) if self.keep_prob[l - 1] < 1 else None for l in hidden],
             "dZ": [np.empty(n * B, dt) for n in dims[1:]],
-            "pos": [np.empty(dims[l] * B, bool) if relu and self.kernels is None else None for l in hidden],  # 1[Z_l > 0]
+            # 1[Z_l > 0] (the kernels compute it on the fly)
+            "pos": [np.empty(dims[l] * B, bool) if relu and self.kernels is None else None for l in hidden],
             "tmp": [np.empty(dims[l] * B, dt) if not relu else None for l in hidden],  # g'(Z_l)
             "AL": [np.empty(dims[-1] * B, dt)],
             "cost": [np.empty(dims[-1] * B, dt), np.empty(dims[-1] * B, dt)],
