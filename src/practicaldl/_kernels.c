@@ -38,11 +38,11 @@ values included.
 #define ROWS 4 /* rows summed at a time */
 #define AHEAD 4 /* rows prefetched ahead of the copy */
 
-/* On x86-64 Linux with GCC, each kernel is compiled twice, for AVX2 and for the baseline (SSE2),
-   and the loader picks the one the CPU runs (GCC's function multiversioning). The loops are
+/* On x86-64 Linux with GCC and glibc, each kernel is compiled twice, for AVX2 and for the baseline
+   (SSE2), and glibc's loader picks the one the CPU runs (GCC's function multiversioning). The loops are
    written so that the compiler vectorizes them: comparisons become bit masks, and(mask, bits)
    selects a value or +0, and no branch depends on the data. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CLONES
