@@ -47,14 +47,14 @@ def test_routines_round_as_numpy_on_threaded_sizes(dtype):
     with np.errstate(all="ignore"):
         expected_x, expected_y = lr * x, y - lr * x
         blas.scal(lr, x)
-        assert _blas._same_bits(x, expected_x)
+        assert _blas.same_bits(x, expected_x)
         blas.subtract(y, x)
-        assert _blas._same_bits(y, expected_y)
+        assert _blas.same_bits(y, expected_y)
         Z = _with_specials(rng.standard_normal((700, 301)), dtype, rng)
         b = _with_specials(rng.standard_normal((700, 1)), dtype, rng)
         expected = Z + b
         blas.add_columns(Z, b)
-    assert _blas._same_bits(Z, expected)
+    assert _blas.same_bits(Z, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -77,7 +77,7 @@ def test_a_scaled_product_found_exact_keeps_numpys_bits_on_other_values(dtype, l
         if exact[M, K, N]:
             got = np.empty((M, N), dtype)
             blas.scaled_product(lr, A, B, got)
-            assert _blas._same_bits(got, np.multiply(lr, A @ B)), (M, K, N)
+            assert _blas.same_bits(got, np.multiply(lr, A @ B)), (M, K, N)
     assert exact[300, 64, 260]  # a short inner size fits any kernel's block
 
 
