@@ -1,9 +1,12 @@
-"""Shared fixtures: the course's data files (skipped when ``../shared`` is absent)."""
+"""Shared fixtures: the course's data files (skipped when ``../shared`` is absent), a seeded
+generator, and a guard that the training loop's fused step is the one that ran."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from practicaldl import training
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FOOTBALL = SHARED / "datasets" / "football.mat"
@@ -19,3 +22,12 @@ def football_path():
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+@pytest.fixture
+def fused_only(monkeypatch):
+    """Make the plain step unusable, so a test passing proves the fused step ran."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the plain step ran where the fused step was expected")
+
+    monkeypatch.setattr(training._PlainStep, "__call__", refuse)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from practicaldl import _native
 from practicaldl._native import (check_bias_relu, check_relu_mask_sum, check_take_rows, numpy_bias_relu,
                                  numpy_relu_mask_sum, numpy_take_rows, same_bits, sample)
-from test_training_determinism import _run_both, assert_bit_identical, fused_only  # noqa: F401 (a fixture)
+from test_training_determinism import _run_both, assert_bit_identical
 
 K = _native.KERNELS
 
@@ -52,7 +52,7 @@ def test_kernels_give_numpys_bits(shape, dtype):
     assert check_relu_mask_sum(K.relu_mask_sum, sample(rng, shape, dtype), sample(rng, shape, dtype))
     assert check_bias_relu(K.bias_relu, sample(rng, shape, dtype), sample(rng, (shape[0], 1), dtype))
     idx = rng.integers(-3, 14, shape[0]).astype(np.int64)  # out-of-range ones clipped, as mode="clip"
-    assert check_take_rows(K.take_rows, sample(rng, (11, shape[1]), dtype), idx, shape[1])
+    assert check_take_rows(K.take_rows, sample(rng, (11, shape[1]), dtype), idx)
 
 
 @built

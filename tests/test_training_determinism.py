@@ -114,15 +114,6 @@ def _run_both(cfg, seed=0, max_iter=15, learning_rate=0.1, make_rng=np.random.Ra
     return fused, reference
 
 
-@pytest.fixture
-def fused_only(monkeypatch):
-    """Make the plain step unusable, so a test passing proves the fused step ran."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the plain step ran where the fused step was expected")
-
-    monkeypatch.setattr(training._PlainStep, "__call__", refuse)
-
-
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_fused_step_equals_the_public_core_functions(name, fused_only):
     (params, history), (ref_params, ref_costs) = _run_both(CONFIGS[name])
