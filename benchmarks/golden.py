@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import practicaldl as pdl
-from practicaldl.training import train
+from practicaldl.engine.loop import train
 
 FOOTBALL = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "football.mat"
 

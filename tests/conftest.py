@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from practicaldl import training
+from practicaldl.engine import loop as training
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FOOTBALL = SHARED / "datasets" / "football.mat"

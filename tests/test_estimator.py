@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 import practicaldl as pdl
 from practicaldl import estimator as estimator_module
-from practicaldl.datasets import load_circles
+from practicaldl.io.datasets import load_circles
 
 FAST = dict(max_iter=300, learning_rate=0.1, random_state=0)
 

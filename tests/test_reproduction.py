@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import practicaldl as pdl
-from practicaldl.datasets import load_circles, load_mat
+from practicaldl.io.datasets import load_circles, load_mat
 
 INIT_STUDY = dict(hidden_layer_sizes=(10, 5), learning_rate=0.01, max_iter=15000, random_state=3)
 

@@ -1,53 +1,56 @@
 """practicaldl: initialization, regularization, gradient checking, and studies that show them.
 
-The public API; see DESIGN.md for the conventions (course notation in the core, scikit-learn's
-layout in the estimator, one random generator for every draw).
+The public API, every name reachable as ``practicaldl.NAME``; see DESIGN.md for the conventions
+(course notation in the core, scikit-learn's layout in the estimator, one random generator for
+every draw). Names are imported on first use (PEP 562), so ``import practicaldl`` loads neither
+scikit-learn nor matplotlib nor rich.
+
+Layers, dependencies pointing inward: ``core`` (the course's math), ``engine`` (optimizers, steps,
+the training loop), the tools (``gradcheck``, ``diagnostics``, ``estimator``, ``studies``) and the
+edges (``io``, ``report``, ``cli``).
 """
 
-from .activations import ACTIVATIONS
-from .datasets import DATASETS, Dataset, load_dataset
-from .diagnostics import THRESHOLDS, DiagnosticReport, Finding, TrainingMonitor, diagnose, diagnose_fit
-from .dropout import apply_mask, draw_mask
-from .estimator import NeuralNetClassifier
-from .gradcheck import (
-    GradCheckReport,
-    ParameterCheck,
-    check_backprop,
-    check_classifier_gradients,
-    dictionary_to_vector,
-    directional_check,
-    gradient_check,
-    gradients_to_vector,
-    vector_to_dictionary,
-)
-from .experiments import RunConfig, StudyConfig, aggregate, run_one, run_study
-from .initializers import INITIALIZERS
-from .losses import binary_cross_entropy, categorical_cross_entropy
-from .network import (
-    Cache,
-    backward_propagation,
-    compute_cost,
-    cost_and_gradients,
-    forward_propagation,
-    initialize_parameters,
-    predict,
-    predict_proba,
-)
-from .optimizers import gradient_descent_step, update_parameters
-from .persistence import ModelFileError, load_model, save_model
-from .regularization import l2_gradient, l2_penalty
-from .training import History, NumericalError, train
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ACTIVATIONS", "DATASETS", "INITIALIZERS", "Cache", "Dataset", "History", "NeuralNetClassifier",
-    "NumericalError", "apply_mask", "backward_propagation", "binary_cross_entropy", "categorical_cross_entropy",
-    "compute_cost", "cost_and_gradients", "draw_mask", "forward_propagation", "gradient_descent_step",
-    "initialize_parameters", "l2_gradient", "l2_penalty", "load_dataset", "predict", "predict_proba", "train",
-    "update_parameters",
-    "THRESHOLDS", "DiagnosticReport", "Finding", "TrainingMonitor", "diagnose", "diagnose_fit",
-    "ModelFileError", "RunConfig", "StudyConfig", "aggregate", "load_model", "run_one", "run_study", "save_model",
-    "GradCheckReport", "ParameterCheck", "check_backprop", "check_classifier_gradients", "dictionary_to_vector",
-    "directional_check", "gradient_check", "gradients_to_vector", "vector_to_dictionary",
-]
+#: public name -> the module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {}
+for _module, _names in {
+    "core.activations": ("ACTIVATIONS",),
+    "core.dropout": ("apply_mask", "draw_mask"),
+    "core.initializers": ("INITIALIZERS",),
+    "core.losses": ("binary_cross_entropy", "categorical_cross_entropy"),
+    "core.network": ("Cache", "backward_propagation", "compute_cost", "cost_and_gradients", "forward_propagation",
+                     "initialize_parameters", "predict", "predict_proba"),
+    "core.regularization": ("l2_gradient", "l2_penalty"),
+    "engine.optimizers": ("gradient_descent_step", "update_parameters"),
+    "engine.loop": ("History", "NumericalError", "train"),
+    "gradcheck": ("GradCheckReport", "ParameterCheck", "check_backprop", "check_classifier_gradients",
+                  "dictionary_to_vector", "directional_check", "gradient_check", "gradients_to_vector",
+                  "vector_to_dictionary"),
+    "diagnostics": ("THRESHOLDS", "DiagnosticReport", "Finding", "TrainingMonitor", "diagnose", "diagnose_fit"),
+    "estimator": ("NeuralNetClassifier",),
+    "studies": ("RunConfig", "StudyConfig", "aggregate", "run_one", "run_study"),
+    "io.datasets": ("DATASETS", "Dataset", "load_dataset"),
+    "io.models": ("ModelFileError", "load_model", "save_model"),
+}.items():
+    _EXPORTS.update(dict.fromkeys(_names, _module))
+del _module, _names
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'practicaldl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup skips __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

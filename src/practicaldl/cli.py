@@ -110,9 +110,9 @@ class _Guard:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None or issubclass(exc_type, (typer.Exit, KeyboardInterrupt, SystemExit)):
             return False
-        from .persistence import ModelFileError
-        from .reporting import ReportError
-        from .training import NumericalError
+        from .io.models import ModelFileError
+        from .report import ReportError
+        from .engine.loop import NumericalError
 
         if issubclass(exc_type, NumericalError):
             _fail(str(exc), EXIT_FAILED_CHECK)
@@ -143,8 +143,8 @@ def _check_out_dir(out: Path) -> Path:
 
 
 def _load_data(dataset: str):
-    from .datasets import load_dataset
-    from .experiments import check_dataset
+    from .io.datasets import load_dataset
+    from .studies.config import check_dataset
 
     return load_dataset(check_dataset(dataset))
 
@@ -201,8 +201,8 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", hel
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .experiments import demo_studies, gradcheck_study
-        from .reporting import gradcheck_ok, make_results, tables, write_report
+        from .studies.classic import demo_studies, gradcheck_study
+        from .report import gradcheck_ok, make_results, tables, write_report
 
         _check_out_dir(out)
         if jobs == 0 or jobs < -1:
@@ -233,7 +233,7 @@ def _demo_notes(quick: bool) -> list:
 
 
 def _run_studies(studies, jobs, out: Path, o: Output) -> list:
-    from .experiments import run_study
+    from .studies.runner import run_study
 
     sections = []
     with o.progress() as progress:
@@ -281,7 +281,7 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", help=DATASET
     o = Output(json_out, quiet)
     with _Guard():
         from .estimator import NeuralNetClassifier
-        from .persistence import save_model
+        from .io.models import save_model
 
         data = _load_data(dataset)
         clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
@@ -344,8 +344,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .experiments import StudyConfig
-        from .reporting import make_results, tables, write_report
+        from .studies.config import StudyConfig
+        from .report import make_results, tables, write_report
 
         _check_out_dir(out)
         flags = {"dataset": dataset, "hidden_layer_sizes": parse_hidden(hidden) if hidden else None,
@@ -411,7 +411,7 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
         if model is not None:
             if plant_bug:
                 raise UsageProblem("--plant-bug works on a fresh network, not with --model")
-            from .persistence import load_model
+            from .io.models import load_model
 
             clf = load_model(model)
             if data.X_train.shape[1] != clf.n_features_in_:
@@ -435,7 +435,7 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
                      jobs=None):
     from sklearn.preprocessing import LabelBinarizer
 
-    from .network import backward_propagation, initialize_parameters
+    from .core.network import backward_propagation, initialize_parameters
 
     X = data.X_train[:max_samples].T.astype(np.float64)  # (n_x, m)
     classes = np.unique(data.y_train)
@@ -488,11 +488,11 @@ def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidd
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .diagnostics import diagnose as run_diagnose
+        from .diagnostics.probes import diagnose as run_diagnose
 
         data = _load_data(dataset)
         if model is not None:
-            from .persistence import load_model
+            from .io.models import load_model
 
             clf = load_model(model)
             if data.X_train.shape[1] != clf.n_features_in_:
@@ -533,7 +533,7 @@ def report(source: Path = typer.Argument(..., help="A report folder (with result
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .reporting import load_results, tables, write_report
+        from .report import load_results, tables, write_report
 
         if not source.exists():
             raise UsageProblem(f"invalid value for SOURCE: {str(source)!r} does not exist")
@@ -562,7 +562,7 @@ def predict(model: Path = typer.Argument(..., help="The saved model (MODEL, MODE
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .persistence import load_model
+        from .io.models import load_model
 
         clf = load_model(model)
         X = _read_features(data)
@@ -584,7 +584,7 @@ def predict(model: Path = typer.Argument(..., help="The saved model (MODEL, MODE
 
 
 def _read_features(path: Path) -> np.ndarray:
-    from ._validation import check_array_2d
+    from .core.validation import check_array_2d
 
     if not path.is_file():
         raise UsageProblem(f"invalid value for DATA: the file {str(path)!r} does not exist")

@@ -19,18 +19,13 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_is_fitted, validate_data
 
-from ._validation import (
-    check_choice,
-    check_keep_prob,
-    check_non_negative,
-    check_positive,
-)
-from .activations import HIDDEN_ACTIVATIONS
-from .diagnostics import TrainingMonitor
-from .initializers import INITIALIZERS
-from .network import initialize_parameters, predict_proba
-from .randomness import as_generator
-from .training import train
+from .core.activations import HIDDEN_ACTIVATIONS
+from .core.initializers import INITIALIZERS
+from .core.network import initialize_parameters, predict_proba
+from .core.randomness import as_generator
+from .core.validation import check_choice, check_keep_prob, check_non_negative, check_positive
+from .diagnostics.monitor import TrainingMonitor
+from .engine.loop import train
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):

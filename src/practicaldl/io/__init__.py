@@ -1,0 +1,1 @@
+"""The edges that read and write files: datasets, model files, atomic writes."""

@@ -1,0 +1,179 @@
+"""The report's figures, drawn from a results document's sections (PNG bytes, matplotlib's Agg canvas).
+
+Per study: ``<study>-cost.png`` (cost per iteration, every configuration, one axis),
+``<study>-boundaries.png`` (decision boundaries, one panel per configuration, 2-D data),
+``<study>-accuracy.png`` (train / test accuracy, mean +- std over seeds),
+``<study>-activations.png`` (activation histograms per layer at initialization); per gradient
+check section ``<name>-differences.png`` (per-parameter differences against the verdict bands).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..diagnostics.plots import png_bytes
+from ..studies.runner import aggregate
+from .document import _per_parameter, _section_name, _section_title
+
+# -- figures ---------------------------------------------------------------------------------------
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+
+def _by_configuration(records: list) -> dict:
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(r["configuration"], []).append(r)
+    return groups
+
+
+def _colors(n: int):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def figure_cost_curves(section: dict) -> bytes:
+    """Cost per iteration of every configuration on one (log) axis, one thin line per seed."""
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot()
+    groups = _by_configuration(section["records"])
+    for color, (label, recs) in zip(_colors(len(groups)), groups.items()):
+        first = True
+        for r in recs:
+            if not r["cost_history"]:
+                continue
+            ax.plot(r["cost_iterations"], r["cost_history"], color=color, lw=1.4, alpha=0.85,
+                    label=label if first else None)
+            first = False
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("cost (cross-entropy + L2 term)")
+    ax.set_title(f"{_section_title(section)}: cost per iteration (one line per seed)")
+    ax.grid(True, which="both", alpha=0.3)
+    if groups:
+        ax.legend()
+    return png_bytes(fig)
+
+
+def figure_accuracy(section: dict) -> bytes:
+    """Grouped bars: train and test accuracy per configuration, mean ± std over seeds."""
+    rows = section.get("aggregate") or aggregate(section["records"])
+    fig = _figure(max(5.0, 1.6 * len(rows) + 2), 4.0)
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    width = 0.38
+    for offset, metric, color in ((-width / 2, "train_accuracy", "#4C72B0"), (width / 2, "test_accuracy", "#DD8452")):
+        means = [r[f"{metric}_mean"] or 0.0 for r in rows]
+        stds = [r[f"{metric}_std"] or 0.0 for r in rows]
+        bars = ax.bar(x + offset, means, width, yerr=stds, capsize=4, color=color, label=metric.replace("_", " "))
+        ax.bar_label(bars, labels=[f"{m:.3f}" for m in means], fontsize=8, padding=2)
+    ax.set_xticks(x, [r["configuration"] for r in rows])
+    ax.set_ylim(0, 1.2)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{_section_title(section)}: accuracy (mean ± std over seeds)")
+    ax.legend(loc="upper center", ncols=2)
+    return png_bytes(fig)
+
+
+def figure_decision_boundaries(section: dict) -> Optional[bytes]:
+    """One panel per configuration (its first seed): the stored grid of class-1 probabilities,
+    the 0.5 contour, training points (filled) and test points (hollow). None for non-2-D data."""
+    data = section.get("data")
+    groups = {k: next((r for r in v if r.get("decision_grid")), None) for k, v in _by_configuration(section["records"]).items()}
+    groups = {k: v for k, v in groups.items() if v is not None}
+    if not data or not groups:
+        return None
+    n = len(groups)
+    fig = _figure(3.6 * n, 3.7)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    X_tr, y_tr = np.asarray(data["X_train"]), np.asarray(data["y_train"])
+    X_te, y_te = np.asarray(data["X_test"]), np.asarray(data["y_test"])
+    classes = np.unique(np.concatenate([y_tr, y_te]))
+    for ax, (label, rec) in zip(axes, groups.items()):
+        g = rec["decision_grid"]
+        xs = np.linspace(g["x_min"], g["x_max"], g["n"])
+        ys = np.linspace(g["y_min"], g["y_max"], g["n"])
+        z = np.asarray(g["z"], dtype=float)  # (n, n): z[i, j] at (xs[j], ys[i])
+        if g.get("kind", "probability") == "probability":
+            ax.contourf(xs, ys, z, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.45, vmin=0, vmax=1)
+            if z.min() < 0.5 < z.max():
+                ax.contour(xs, ys, z, levels=[0.5], colors="k", linewidths=1.2)
+        else:
+            ax.contourf(xs, ys, z, cmap="tab10", alpha=0.35)
+        for color, cls in zip(("#b2182b", "#2166ac", "#1b9e77", "#7570b3"), classes):
+            ax.scatter(*X_tr[y_tr == cls].T, s=10, color=color, edgecolors="none")
+            ax.scatter(*X_te[y_te == cls].T, s=14, facecolors="none", edgecolors=color, linewidths=0.8)
+        ax.set_title(f"{label} (seed {rec['seed']})\ntrain {rec['train_accuracy']:.3f}, test {rec['test_accuracy']:.3f}",
+                     fontsize=9)
+        ax.set_xlim(g["x_min"], g["x_max"])
+        ax.set_ylim(g["y_min"], g["y_max"])
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{_section_title(section)}: decision boundaries (filled: train, hollow: test)", fontsize=10)
+    return png_bytes(fig)
+
+
+def figure_activations(section: dict) -> Optional[bytes]:
+    """Activation histograms per layer at initialization, one row per configuration (from the
+    records' ``diagnostics_init``); None when no record has them."""
+    from ..diagnostics.plots import activation_histograms_figure
+
+    reports = {}
+    for label, recs in _by_configuration(section["records"]).items():
+        rec = next((r for r in recs if r.get("diagnostics_init")), None)
+        if rec is not None:
+            reports[label] = rec["diagnostics_init"]
+    if not reports:
+        return None
+    title = f"{_section_title(section)}: activations A_l per layer at initialization"
+    return png_bytes(activation_histograms_figure(reports, title=title))
+
+
+def figure_gradcheck(section: dict) -> bytes:
+    """Per-parameter relative differences of every check (log scale) with the course's bands."""
+    checks = section["checks"]
+    names = list(dict.fromkeys(n for c in checks for n in _per_parameter(c["report"])))
+    fig = _figure(max(6.0, 0.9 * len(names) * max(1, len(checks)) / 2 + 3), 4.0)
+    ax = fig.add_subplot()
+    x = np.arange(len(names))
+    width = 0.8 / max(1, len(checks))
+    for i, (color, check) in enumerate(zip(_colors(len(checks)), checks)):
+        per = _per_parameter(check["report"])
+        values = np.array([per.get(n, {}).get("difference") or 0.0 for n in names], dtype=float)
+        positions = x - 0.4 + width * (i + 0.5)
+        ax.bar(positions, np.where(values > 0, values, np.nan), width, color=color, label=check["label"])
+        for pos in positions[values == 0]:  # exactly equal gradients: no bar on a log axis, say so
+            ax.text(pos, 0.02, "0", ha="center", va="bottom", fontsize=9, color=color, transform=ax.get_xaxis_transform())
+    ax.axhline(1e-7, color="green", ls="--", lw=1, label="1e-7: correct")
+    ax.axhline(1e-3, color="red", ls="--", lw=1, label="1e-3: a bug")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("||g - g_num|| / (||g|| + ||g_num||)")
+    ax.set_title(_section_title(section) + ": per-parameter difference")
+    ax.legend(fontsize=8)
+    return png_bytes(fig)
+
+
+def figures(doc: dict) -> dict:
+    """``{"figures/<name>.png": (caption, png bytes)}`` for the whole document, in order."""
+    out = {}
+    for section in doc["sections"]:
+        name, title = _section_name(section), _section_title(section)
+        if section["kind"] == "study":
+            made = (("cost", "cost per iteration", figure_cost_curves(section)),
+                    ("boundaries", "decision boundaries", figure_decision_boundaries(section)),
+                    ("accuracy", "train and test accuracy", figure_accuracy(section)),
+                    ("activations", "activations per layer at initialization", figure_activations(section)))
+        else:
+            made = (("differences", "per-parameter differences", figure_gradcheck(section)),)
+        for suffix, caption, png in made:
+            if png is not None:
+                out[f"figures/{name}-{suffix}.png"] = (f"{title}: {caption}", png)
+    return out

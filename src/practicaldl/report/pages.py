@@ -1,0 +1,160 @@
+"""Report pages: a self-contained ``index.html`` and a Markdown summary, written with the figures.
+
+Reports read *data*, never a model. The input is a results document::
+
+    {"format": "practicaldl-results", "format_version": 1, "title": str, "notes": [str, ...],
+     "sections": [section, ...]}
+
+where a section is a study (``studies.run_study``: ``{"kind": "study", "config", "records",
+"aggregate", "data"}``) or a gradient-check section (``studies.classic.gradcheck_study``:
+``{"kind": "gradcheck", "title", "description", "checks": [{"label", "expected", "report"}]}``).
+
+``write_report(doc, out_dir)`` renders everything in memory first, then writes, each file
+atomically (temporary file + ``os.replace``)::
+
+    out_dir/results.json     the document itself (so the report can be re-rendered)
+    out_dir/index.html       tables + figures embedded as base64 PNG, each linked to its file
+    out_dir/summary.md       the tables in Markdown, figures linked
+    out_dir/figures/*.png    <study>-cost.png        cost per iteration, every configuration, one axis
+                             <study>-boundaries.png  decision boundaries, one panel per configuration (2-D data)
+                             <study>-accuracy.png    train / test accuracy, mean +- std over seeds
+                             <study>-activations.png activation histograms per layer at initialization
+                             gradcheck.png           per-parameter differences against the verdict bands
+
+``render_report(out_dir)`` re-renders from ``out_dir/results.json`` without retraining. Figures
+use matplotlib's Agg canvas directly (no pyplot state, no display needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..io.files import atomic_write_bytes
+from .document import _section_name, _section_title, check_results, gradcheck_tables, load_results, study_table
+from .figures import figures
+
+# -- documents ------------------------------------------------------------------------------------
+def _section_tables(section: dict) -> list[dict]:
+    return [study_table(section)] if section["kind"] == "study" else gradcheck_tables(section)
+
+
+def _description(section: dict) -> str:
+    return section["config"].get("description", "") if section["kind"] == "study" else section.get("description", "")
+
+
+def markdown_table(table: dict) -> str:
+    def cell(v):
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in table["columns"]) + " |",
+             "|" + "---|" * len(table["columns"])]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table["rows"]]
+    return "\n".join(lines)
+
+
+def render_markdown(doc: dict, figs: dict) -> str:
+    """The Markdown summary: notes, then per section its description, tables and figure links."""
+    parts = [f"# {doc.get('title', 'practicaldl report')}", ""]
+    parts += [f"- {note}" for note in doc.get("notes", [])]
+    for section in doc["sections"]:
+        name = _section_name(section)
+        parts += ["", f"## {_section_title(section)}", "", _description(section), ""]
+        for table in _section_tables(section):
+            parts += [f"**{table['title']}**", "", markdown_table(table), ""]
+        for path, (caption, _) in figs.items():
+            if path.startswith(f"figures/{name}-"):
+                parts.append(f"![{caption}]({path})")
+    return "\n".join(parts).rstrip() + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f0f0f0}
+tr:nth-child(even) td{background:#fafafa}
+figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.9em}.notes{background:#f6f8fa;padding:.6em 1.2em;border-radius:6px}
+"""
+
+
+def _html_table(table: dict) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(c))}</th>" for c in table["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in table["rows"])
+    return f"<table><caption>{e(table['title'])}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(doc: dict, figs: dict) -> str:
+    """A self-contained page: tables, and every figure embedded as a base64 PNG (linked to its file)."""
+    e = html.escape
+    title = doc.get("title", "practicaldl report")
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    if doc.get("notes"):
+        parts.append('<div class="notes"><ul>' + "".join(f"<li>{e(n)}</li>" for n in doc["notes"]) + "</ul></div>")
+    for section in doc["sections"]:
+        name = _section_name(section)
+        parts.append(f'<section id="{e(name)}"><h2>{e(_section_title(section))}</h2><p>{e(_description(section))}</p>')
+        parts += [_html_table(t) for t in _section_tables(section)]
+        for path, (caption, png) in figs.items():
+            if path.startswith(f"figures/{name}-"):
+                data = base64.b64encode(png).decode("ascii")
+                parts.append(f'<figure><a href="{e(path)}"><img src="data:image/png;base64,{data}" '
+                             f'alt="{e(caption)}" data-file="{e(path)}"></a><figcaption>{e(caption)}</figcaption></figure>')
+        parts.append("</section>")
+    parts.append(f"<footer><p>Made by practicaldl {e(str(doc.get('practicaldl', '')))} from results.json; "
+                 "re-render with <code>practicaldl report DIR</code>.</p></footer></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _strict(value):
+    """NaN / inf -> None so that results.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    return value
+
+
+def write_report(doc: dict, out_dir) -> dict:
+    """Render ``doc`` and write the report folder (see the module docstring); return the paths.
+
+    Everything is rendered before the first write, and each file is written atomically.
+    """
+    doc = check_results(_strict(json.loads(json.dumps(doc, default=_json_default))))
+    figs = figures(doc)
+    files = {"results.json": json.dumps(doc, indent=1, allow_nan=False).encode("utf-8") + b"\n"}
+    files.update({path: png for path, (_, png) in figs.items()})
+    files["summary.md"] = render_markdown(doc, figs).encode("utf-8")
+    files["index.html"] = render_html(doc, figs).encode("utf-8")  # last: the page appears when all is there
+    out_dir = Path(out_dir)
+    written = {}
+    for rel, data in files.items():
+        written[rel] = atomic_write_bytes(out_dir / rel, data)
+    return written
+
+
+def render_report(source, out_dir=None) -> dict:
+    """Re-render a report from ``source`` (a report folder or a ``results.json``) without retraining."""
+    doc = load_results(source)
+    source = Path(source)
+    target = out_dir if out_dir is not None else (source if source.is_dir() else source.parent)
+    return write_report(doc, target)

@@ -1,0 +1,268 @@
+"""A study's configuration: a grid of training settings x seeds, expanded into runs.
+
+A ``StudyConfig`` names a dataset, the network and either a grid
+``init x l2 x keep_prob x learning_rate`` or an explicit list of ``configurations`` (each a dict
+of overrides with an optional ``label``), and the ``seeds``. ``expand()`` turns it into
+``RunConfig`` objects, one per (configuration, seed), configurations outermost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+import re
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Optional
+
+from ..core.initializers import INITIALIZERS
+from ..core.validation import check_choice, check_non_negative, check_positive
+from ..io.datasets import DATASETS
+
+GRID_AXES = ("init", "l2", "keep_prob", "learning_rate")
+OVERRIDABLE = ("init", "init_scale", "l2", "keep_prob", "learning_rate", "max_iter", "batch_size", "activation")
+
+
+def _as_tuple(value) -> tuple:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return (value,)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_dataset(dataset) -> str:
+    """A built-in dataset name or an existing ``.csv`` / ``.npz`` / ``.mat`` file."""
+    from ..io.datasets import LOADERS
+
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError(f"dataset must be a name or a file path, got {dataset!r}")
+    if dataset in DATASETS:
+        return dataset
+    path = Path(dataset)
+    if path.suffix.lower() not in LOADERS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a path ending in {sorted(LOADERS)}, got {dataset!r}")
+    if not path.is_file():
+        raise ValueError(f"dataset file {dataset!r} does not exist")
+    return dataset
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: everything ``run_one`` needs, and nothing else."""
+
+    study: str
+    configuration: str
+    dataset: str
+    hidden_layer_sizes: tuple
+    activation: str = "relu"
+    init: str = "he"
+    init_scale: float = 1.0
+    learning_rate: float = 0.01
+    max_iter: int = 1000
+    batch_size: Optional[int] = None
+    l2: float = 0.0
+    keep_prob: float = 1.0
+    seed: int = 0
+    grid_points: int = 80
+    diagnose: bool = False
+
+    @property
+    def run_id(self) -> str:
+        """A file-name-safe id: ``<study>-<configuration>-seed<seed>``."""
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"{self.study}-{self.configuration}").strip("-")
+        return f"{slug}-seed{self.seed}"
+
+    def estimator_params(self) -> dict:
+        """Keyword arguments of ``NeuralNetClassifier``."""
+        return dict(hidden_layer_sizes=tuple(self.hidden_layer_sizes), activation=self.activation, init=self.init,
+                    init_scale=self.init_scale, learning_rate=self.learning_rate, max_iter=self.max_iter,
+                    batch_size=self.batch_size, l2=self.l2, keep_prob=self.keep_prob, random_state=self.seed)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden_layer_sizes"] = list(self.hidden_layer_sizes)
+        return d
+
+
+@dataclass
+class StudyConfig:
+    """A study: dataset, network, a grid (or explicit configurations) and seeds.
+
+    The grid is the product ``init x l2 x keep_prob x learning_rate`` (each a value or a list);
+    ``configurations``, when given, replaces it: a list of dicts overriding any of
+    ``init, init_scale, l2, keep_prob, learning_rate, max_iter, batch_size, activation`` plus an
+    optional ``label``. Every configuration runs once per seed.
+    """
+
+    name: str = "study"
+    dataset: str = "circles"
+    hidden_layer_sizes: tuple = (10, 5)
+    activation: str = "relu"
+    init: tuple = ("he",)
+    init_scale: float = 1.0
+    l2: tuple = (0.0,)
+    keep_prob: tuple = (1.0,)
+    learning_rate: tuple = (0.01,)
+    seeds: tuple = (0,)
+    max_iter: int = 1000
+    batch_size: Optional[int] = None
+    configurations: Optional[list] = None
+    grid_points: int = 80
+    diagnose: bool = True
+    target_error: float = 0.0  # human-level / Bayes error: the baseline of "avoidable bias"
+    title: str = ""
+    description: str = ""
+
+    def __post_init__(self):
+        for axis in ("init", "l2", "keep_prob", "learning_rate", "seeds"):
+            setattr(self, axis, _as_tuple(getattr(self, axis)))
+        sizes = self.hidden_layer_sizes
+        self.hidden_layer_sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)
+        if self.configurations is not None:
+            self.configurations = [dict(c) for c in self.configurations]
+        self.validate()
+
+    # -- validation at the boundary ----------------------------------------------------------
+    def validate(self) -> "StudyConfig":
+        """Check every field; the message names the field, the rule and the value."""
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        check_dataset(self.dataset)
+        if not self.hidden_layer_sizes or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in self.hidden_layer_sizes
+        ):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {list(self.hidden_layer_sizes)!r}")
+        from ..core.activations import HIDDEN_ACTIVATIONS
+
+        if self.activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {self.activation!r}")
+        if not self.seeds or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s < 2**32
+                                     for s in self.seeds):
+            raise ValueError(f"seeds must be integers in [0, 2**32), got {list(self.seeds)!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {list(self.seeds)!r}")
+        if not _is_real(self.target_error) or not 0 <= self.target_error < 1:
+            raise ValueError(f"target_error must be a number in [0, 1), got {self.target_error!r}")
+        if not isinstance(self.grid_points, numbers.Integral) or not 2 <= self.grid_points <= 400:
+            raise ValueError(f"grid_points must be an integer in [2, 400], got {self.grid_points!r}")
+        if self.configurations is not None:
+            if not self.configurations:
+                raise ValueError("configurations must list at least one configuration, got []")
+            for c in self.configurations:
+                unknown = sorted(set(c) - set(OVERRIDABLE) - {"label"})
+                if unknown:
+                    raise ValueError(f"configurations entries may set {sorted(OVERRIDABLE) + ['label']}, got {unknown}")
+        for values in self._settings():
+            _check_setting(values)
+        labels = [label for label, _ in self._labelled_settings()]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"configuration labels must be distinct, got {labels}")
+        return self
+
+    def _base(self) -> dict:
+        return dict(init=self.init[0], init_scale=self.init_scale, l2=self.l2[0], keep_prob=self.keep_prob[0],
+                    learning_rate=self.learning_rate[0], max_iter=self.max_iter, batch_size=self.batch_size,
+                    activation=self.activation)
+
+    def _settings(self) -> list[dict]:
+        if self.configurations is not None:
+            return [{**self._base(), **{k: v for k, v in c.items() if k != "label"}} for c in self.configurations]
+        grid = itertools.product(self.init, self.l2, self.keep_prob, self.learning_rate)
+        return [{**self._base(), **dict(zip(GRID_AXES, values))} for values in grid]
+
+    def _labelled_settings(self) -> list[tuple[str, dict]]:
+        settings = self._settings()
+        if self.configurations is not None:
+            return [(c.get("label") or _label(s, OVERRIDABLE, self._base(), force=True), s)
+                    for c, s in zip(self.configurations, settings)]
+        varying = [a for a in GRID_AXES if len(getattr(self, a)) > 1] or ["init"]
+        return [(_label(s, varying, {}, force=False), s) for s in settings]
+
+    # -- expansion ---------------------------------------------------------------------------
+    def expand(self) -> list[RunConfig]:
+        """One ``RunConfig`` per configuration and seed, configurations outermost."""
+        return [RunConfig(study=self.name, configuration=label, dataset=self.dataset,
+                          hidden_layer_sizes=tuple(int(s) for s in self.hidden_layer_sizes), seed=int(seed),
+                          grid_points=int(self.grid_points) if i == 0 else 0,
+                          diagnose=bool(self.diagnose and i == 0), **setting)
+                for label, setting in self._labelled_settings() for i, seed in enumerate(self.seeds)]
+
+    @property
+    def configuration_labels(self) -> list[str]:
+        return [label for label, _ in self._labelled_settings()]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudyConfig":
+        """Build from a plain dict (a TOML table or ``to_dict()``); unknown keys are refused."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a study config must be a table of settings, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown study settings {unknown}; valid settings are {sorted(names)}")
+        return cls(**data)
+
+    @classmethod
+    def from_toml(cls, path) -> "StudyConfig":
+        """Read a TOML file: settings at the top level or under ``[study]``.
+
+        Python 3.11+ reads it with the standard library's ``tomllib``; 3.10 with ``tomli``, the
+        same parser released on its own (a dependency on 3.10 only).
+        """
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"config file {str(path)!r} does not exist")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"config file {path.name} is not valid TOML: {exc}") from exc
+        if set(data) == {"study"} or ("study" in data and isinstance(data["study"], dict)):
+            rest = {k: v for k, v in data.items() if k != "study"}
+            data = {**data["study"], **rest}
+        return cls.from_dict(data)
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _label(setting: dict, axes, base: dict, *, force: bool) -> str:
+    parts = []
+    for axis in axes:
+        if axis == "init_scale" or (force and axis in base and setting[axis] == base[axis] and axis != "init"):
+            continue
+        value = setting[axis]
+        if axis == "init":
+            parts.append(f"{value} x{_fmt(setting['init_scale'])}" if setting["init_scale"] != 1 else str(value))
+        else:
+            parts.append(f"{axis}={_fmt(value)}")
+    return " ".join(parts) or "default"
+
+
+def _check_setting(s: dict) -> None:
+    """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
+    check_choice("init", s["init"] if isinstance(s["init"], str) else repr(s["init"]), INITIALIZERS)  # names only
+    check_positive("init_scale", s["init_scale"])
+    check_non_negative("l2", s["l2"])
+    if not _is_real(s["keep_prob"]) or not 0 < s["keep_prob"] <= 1:
+        raise ValueError(f"keep_prob must be in (0, 1], got {s['keep_prob']!r}")
+    check_positive("learning_rate", s["learning_rate"])
+    check_positive("max_iter", s["max_iter"], integer=True)
+    if s["batch_size"] is not None:
+        check_positive("batch_size", s["batch_size"], integer=True)

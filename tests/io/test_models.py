@@ -1,0 +1,158 @@
+"""Saved models: .npz + JSON, allow_pickle=False, round trips exactly, refuses tampered files."""
+
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+import practicaldl as pdl
+from practicaldl.io.files import atomic_write_bytes
+from practicaldl.io.models import ModelFileError, decode_classes, encode_classes, load_model, model_paths, save_model
+
+FAST = dict(max_iter=60, learning_rate=0.1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def circles():
+    return pdl.load_dataset("circles")
+
+
+@pytest.fixture
+def saved(tmp_path, circles):
+    clf = pdl.NeuralNetClassifier((6, 3), l2=0.1, **FAST).fit(circles.X_train, circles.y_train)
+    save_model(clf, tmp_path / "net")
+    return clf, tmp_path / "net"
+
+
+def test_round_trip_predicts_identically(saved, circles):
+    clf, path = saved
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict_proba(circles.X_test), clf.predict_proba(circles.X_test))
+    np.testing.assert_array_equal(loaded.predict(circles.X_test), clf.predict(circles.X_test))
+    assert loaded.get_params() == clf.get_params()
+    for k, v in clf.parameters_.items():
+        assert loaded.parameters_[k].dtype == v.dtype
+        np.testing.assert_array_equal(loaded.parameters_[k], v)
+
+
+def test_any_of_the_three_names_loads_the_same_pair(saved):
+    _, path = saved
+    npz, js = model_paths(path)
+    assert (npz.name, js.name) == ("net.npz", "net.json")
+    for p in (path, npz, js):
+        assert load_model(p).classes_.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog", "emu"]), np.array([10, 20, 30]), np.array([1.0, 2.0, 3.0]),
+                                    np.array(["no", "yes"], dtype=object), np.array([False, True])])
+def test_label_kinds_round_trip(tmp_path, labels):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60, 3))
+    y = labels[np.arange(60) % len(labels)]
+    clf = pdl.NeuralNetClassifier((4,), **FAST).fit(X, y)
+    save_model(clf, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.classes_.dtype.kind == clf.classes_.dtype.kind
+    assert loaded.classes_.tolist() == clf.classes_.tolist()
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_classes_codec_rejects_non_labels():
+    with pytest.raises(ValueError, match="classes_ must be numbers or strings"):
+        encode_classes(np.array([1 + 2j, 3j]))
+    with pytest.raises(ModelFileError, match="at least 2 classes"):
+        decode_classes({"dtype": "<i8", "kind": "i", "values": [1]})
+
+
+def _flip_byte(path, offset_from_end):
+    data = bytearray(path.read_bytes())
+    data[-offset_from_end] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_parameters_are_refused(saved):
+    _, path = saved
+    npz, _ = model_paths(path)
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit inside the arrays
+    npz.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        load_model(path)
+
+
+def test_truncated_parameters_are_refused(saved):
+    _, path = saved
+    npz, _ = model_paths(path)
+    npz.write_bytes(npz.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="truncated"):
+        load_model(path)
+
+
+def test_rehashed_pickle_payload_is_still_refused(saved):
+    """An attacker who also rewrites the digest cannot make us unpickle: allow_pickle=False."""
+    _, path = saved
+    npz, js = model_paths(path)
+    buffer = io.BytesIO()
+    params = {k: v for k, v in np.load(npz).items()}
+    params["W1"] = np.array([{"evil": 1}], dtype=object)
+    np.savez(buffer, **params)
+    npz.write_bytes(buffer.getvalue())
+    meta = json.loads(js.read_text())
+    import hashlib
+
+    meta["parameters_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    js.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="plain arrays|must have shape|float"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(layer_dims=[2, 7, 3, 1]), "shape"),
+    (lambda m: m.update(format="something-else"), "not a practicaldl model"),
+    (lambda m: m.pop("classes"), "missing the key 'classes'"),
+    (lambda m: m["config"].update(evil=1), "unknown estimator parameters"),
+    (lambda m: m.update(output="softmax"), "does not fit 2 classes"),
+])
+def test_inconsistent_metadata_is_refused(saved, edit, message):
+    _, path = saved
+    _, js = model_paths(path)
+    meta = json.loads(js.read_text())
+    edit(meta)
+    js.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+
+
+def test_corrupt_json_and_missing_files_are_refused(saved, tmp_path):
+    _, path = saved
+    npz, js = model_paths(path)
+    js.write_text(js.read_text()[:40])
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_model(path)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_model(tmp_path / "nothing")
+    js.unlink()
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_model(path)
+
+
+def test_unfitted_model_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="must be fitted"):
+        save_model(pdl.NeuralNetClassifier(), tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]  # no temporary file left behind

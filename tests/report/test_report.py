@@ -1,0 +1,163 @@
+"""Reports: valid PNGs, a self-contained HTML page that references them, re-render gives the same tables."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from practicaldl.report.document import ReportError, gradcheck_ok, load_results, make_results, study_table, tables
+from practicaldl.report.pages import markdown_table, render_report, write_report
+from practicaldl.studies import StudyConfig, run_study
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _gradcheck_section(bug_passes=False):
+    def report(passed, difference, failing):
+        return {"difference": difference, "passed": passed, "verdict": "right" if passed else "bug",
+                "failing": failing, "per_parameter": {
+                    "W1": {"difference": 1e-9, "verdict": "right", "passed": True},
+                    "W2": {"difference": difference, "verdict": "right" if passed else "bug", "passed": passed}}}
+
+    return {"kind": "gradcheck", "title": "Gradient checking", "description": "planted bug",
+            "checks": [{"label": "correct", "expected": "pass", "report": report(True, 1e-9, [])},
+                       {"label": "bug in dW2", "expected": "fail",
+                        "report": report(bug_passes, 1e-9 if bug_passes else 0.3, [] if bug_passes else ["W2"])}]}
+
+
+@pytest.fixture(scope="module")
+def doc():
+    study = StudyConfig(name="inits", dataset="circles", hidden_layer_sizes=(4, 3), max_iter=60, learning_rate=0.05,
+                        init=("zeros", "he"), seeds=(0, 1), grid_points=15)
+    return make_results([run_study(study), _gradcheck_section()], title="test report", notes=["a note"])
+
+
+@pytest.fixture(scope="module")
+def report_dir(doc, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    write_report(doc, out)
+    return out
+
+
+def test_report_folder_holds_valid_pngs_and_the_documents(report_dir):
+    import matplotlib.image as mpimg
+
+    names = sorted(p.name for p in (report_dir / "figures").iterdir())
+    assert names == ["gradcheck-differences.png", "inits-accuracy.png", "inits-activations.png",
+                     "inits-boundaries.png", "inits-cost.png"]
+    for name in names:
+        data = (report_dir / "figures" / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE)
+        image = mpimg.imread(report_dir / "figures" / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert image.std() > 0  # not a blank canvas
+    assert {p.name for p in report_dir.iterdir()} == {"figures", "results.json", "summary.md", "index.html"}
+    assert not list(report_dir.rglob("*.tmp"))
+
+
+def test_html_is_self_contained_and_references_every_figure(report_dir):
+    page = (report_dir / "index.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert not re.search(r"""(src|href)=["']https?://""", page)  # nothing to fetch: readable offline
+    embedded = re.findall(r'<a href="(figures/[^"]+\.png)"><img src="data:image/png;base64,([^"]+)"', page)
+    assert sorted(path for path, _ in embedded) == sorted(f"figures/{p.name}" for p in (report_dir / "figures").iterdir())
+    for path, data in embedded:
+        assert base64.b64decode(data) == (report_dir / path).read_bytes()
+    assert "zeros" in page and "he" in page and "±" in page and "a note" in page
+
+
+def test_markdown_summary_has_the_tables_and_links(report_dir, doc):
+    summary = (report_dir / "summary.md").read_text()
+    for table in tables(doc):
+        assert markdown_table(table) in summary
+    assert "](figures/inits-cost.png)" in summary
+
+
+def test_rerender_gives_the_same_tables_and_results(report_dir, tmp_path, doc):
+    copy = tmp_path / "copy"
+    shutil.copytree(report_dir, copy)
+    (copy / "index.html").unlink()
+    shutil.rmtree(copy / "figures")
+    render_report(copy)
+    assert tables(load_results(copy)) == tables(doc)
+    assert (copy / "results.json").read_bytes() == (report_dir / "results.json").read_bytes()
+    assert (copy / "summary.md").read_text() == (report_dir / "summary.md").read_text()
+    assert sorted(p.name for p in (copy / "figures").iterdir()) == sorted(p.name for p in (report_dir / "figures").iterdir())
+    assert (copy / "index.html").is_file()
+
+
+def test_study_table_formats_mean_and_std_over_seeds(doc):
+    table = study_table(doc["sections"][0])
+    records = [r for r in doc["sections"][0]["records"] if r["configuration"] == "he"]
+    accs = np.array([r["test_accuracy"] for r in records])
+    row = next(r for r in table["rows"] if r[0] == "he")
+    assert row[table["columns"].index("test accuracy")] == f"{accs.mean():.3f} ± {accs.std():.3f}"
+    assert row[table["columns"].index("seeds")] == "2"
+
+
+
+def test_bias_column_is_judged_against_the_study_target_error(doc):
+    """A 60-iteration zeros net (train accuracy 0.5) has high avoidable bias against a target of 0,
+    none against a target error of 0.5; the column reads the study's target_error."""
+    section = doc["sections"][0]
+    col = study_table(section)["columns"].index("bias / variance")
+    zeros = next(r for r in study_table(section)["rows"] if r[0] == "zeros")
+    assert "high_bias" in zeros[col]
+    lenient = {**section, "config": {**section["config"], "target_error": 0.5}}
+    zeros = next(r for r in study_table(lenient)["rows"] if r[0] == "zeros")
+    assert "high_bias" not in zeros[col]
+    with pytest.raises(ValueError, match=r"target_error must be a number in \[0, 1\), got 1.5"):
+        StudyConfig(name="x", target_error=1.5)
+
+def test_gradcheck_tables_and_the_planted_bug_flag(doc):
+    overview, detail = tables(doc)[1:]
+    assert [row[0] for row in overview["rows"]] == ["correct", "bug in dW2"]
+    assert overview["rows"][1][-1] == "W2" and overview["rows"][1][-2] == "yes"
+    assert ["bug in dW2", "W2", "0.3", "bug", "no"] in detail["rows"]
+    assert gradcheck_ok(doc)
+    # a checker that lets the planted bug pass is flagged
+    assert not gradcheck_ok(make_results([_gradcheck_section(bug_passes=True)]))
+
+
+def test_bad_results_are_refused(tmp_path):
+    with pytest.raises(ReportError, match="does not exist"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ReportError, match="not valid JSON"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ReportError, match="format"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps(make_results([{"kind": "poem"}])))
+    with pytest.raises(ReportError, match="kind 'study' or 'gradcheck'"):
+        render_report(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # nothing written
+
+
+def test_non_2d_data_has_no_boundary_figure(tmp_path):
+    study = StudyConfig(name="bc", dataset="breast_cancer", hidden_layer_sizes=(3,), max_iter=20, seeds=(0,),
+                        diagnose=False)
+    write_report(make_results([run_study(study)]), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["bc-accuracy.png", "bc-cost.png"]
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow  # two chromium start-ups, ~10 s
+@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed")
+def test_index_html_renders_headless(report_dir, tmp_path):
+    shot = tmp_path / "shot.png"
+    subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", f"--screenshot={shot}",
+                    "--window-size=1200,2000", (report_dir / "index.html").as_uri()],
+                   check=True, capture_output=True, timeout=60)
+    dom = subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
+                          (report_dir / "index.html").as_uri()], check=True, capture_output=True, timeout=60,
+                         text=True).stdout
+    assert shot.read_bytes().startswith(PNG_SIGNATURE)
+    assert dom.count("<img") == len(list((report_dir / "figures").iterdir())) and "test report" in dom
