@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from practicaldl.cli import app
 from practicaldl.io.models import load_model
 
-COMMANDS = ["demo", "train", "compare", "gradcheck", "diagnose", "report", "predict"]
+COMMANDS = ["demo", "train", "compare", "search", "gradcheck", "diagnose", "report", "predict"]
 FAST_TRAIN = ["--hidden", "4,3", "--max-iter", "50", "--lr", "0.1"]
 
 

@@ -7,6 +7,7 @@ the target, so a reader sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -43,3 +44,14 @@ def read_json_file(path: Path, what: str, error: type[Exception]):
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{what} {path.name} is not valid JSON: {exc}") from exc
+
+
+def finite_json(value):
+    """A copy of a JSON-like value with NaN and infinities replaced by None (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write_bytes, atomic_write_text, read_json_file
+from .files import atomic_write_bytes, read_json_file
 
 FORMAT = "practicaldl-model"
 FORMAT_VERSION = 1
@@ -101,11 +101,11 @@ def _versions() -> dict:
 
 
 # -- save / load ----------------------------------------------------------------------------
-def save_model(clf, path) -> tuple[Path, Path]:
-    """Save a fitted ``NeuralNetClassifier`` to ``path.npz`` + ``path.json``; return both paths.
+def encode_model(clf, name: str) -> tuple[bytes, bytes]:
+    """The two files of a fitted ``NeuralNetClassifier`` as bytes: ``(name.npz, name.json)``.
 
-    The ``.npz`` is written first, its digest goes into the ``.json``, which is written last, so
-    a crash between the two leaves a pair that ``load_model`` refuses rather than a wrong model.
+    For a caller that writes them elsewhere (a study's parent process, for a run fitted on a
+    Dask worker); ``save_model`` writes them. ``name`` is the stem the ``.json`` refers to.
     """
     if not hasattr(clf, "parameters_"):
         raise ValueError("the model must be fitted before it is saved (it has no parameters_)")
@@ -130,14 +130,28 @@ def save_model(clf, path) -> tuple[Path, Path]:
         "dtype": str(params["W1"].dtype),
         "n_iter_": _jsonable(getattr(clf, "n_iter_", None)),
         "versions": _versions(),
-        "parameters_file": None,
+        "parameters_file": f"{name}.npz",
         "parameters_sha256": _sha256(data),
     }
+    return data, (json.dumps(meta, indent=2) + "\n").encode("utf-8")
+
+
+def write_model_files(path, npz: bytes, meta: bytes) -> tuple[Path, Path]:
+    """Write ``encode_model``'s bytes as ``path.npz`` then ``path.json`` (each atomically)."""
     npz_path, json_path = model_paths(path)
-    meta["parameters_file"] = npz_path.name
-    atomic_write_bytes(npz_path, data)
-    atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
+    atomic_write_bytes(npz_path, npz)
+    atomic_write_bytes(json_path, meta)
     return npz_path, json_path
+
+
+def save_model(clf, path) -> tuple[Path, Path]:
+    """Save a fitted ``NeuralNetClassifier`` to ``path.npz`` + ``path.json``; return both paths.
+
+    The ``.npz`` is written first, its digest goes into the ``.json``, which is written last, so
+    a crash between the two leaves a pair that ``load_model`` refuses rather than a wrong model.
+    """
+    npz_path, _ = model_paths(path)
+    return write_model_files(path, *encode_model(clf, npz_path.stem))
 
 
 def _param_keys(L: int) -> list[str]:
