@@ -88,12 +88,12 @@ def main(argv=None) -> dict:
     results: dict = {"runs": len(study.expand()), "cpus": os.cpu_count(), "load_before": load_before}
 
     start = time.perf_counter()
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                        silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
     client.wait_for_workers(2)
     results["cluster_start_s"] = time.perf_counter() - start
-    one = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+    one = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    silence_logs=logging.ERROR)
     client1 = distributed.Client(one)
 

@@ -1,5 +1,6 @@
 """Shared fixtures: the course's data files (skipped when ``../shared`` is absent), a seeded
-generator, and a guard that the training loop's fused step is the one that ran."""
+generator, a guard that the training loop's fused step is the one that ran, and the command line
+run in a temporary folder (``cli``)."""
 
 from pathlib import Path
 
@@ -31,3 +32,19 @@ def fused_only(monkeypatch):
         raise AssertionError("the plain step ran where the fused step was expected")
 
     monkeypatch.setattr(training._PlainStep, "__call__", refuse)
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """``cli("compare", "--out", "rep")``: the command line through typer's runner, in ``tmp_path``."""
+    from typer.testing import CliRunner
+
+    from practicaldl.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke

@@ -1,4 +1,5 @@
-"""The command line through typer's runner, in temporary folders: every command, --json parsed, exit codes."""
+"""The command line through typer's runner (the ``cli`` fixture of conftest.py), in temporary folders:
+every command, --json parsed, exit codes."""
 
 import json
 import subprocess
@@ -7,24 +8,11 @@ import time
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from practicaldl.cli import app
 from practicaldl.io.models import load_model
 
 COMMANDS = ["demo", "train", "compare", "search", "gradcheck", "diagnose", "report", "predict"]
 FAST_TRAIN = ["--hidden", "4,3", "--max-iter", "50", "--lr", "0.1"]
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    return invoke
 
 
 def _json(result):

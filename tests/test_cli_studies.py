@@ -10,26 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from practicaldl.cli import app
 from practicaldl.studies import runner
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "search.toml"
 # 8 runs of about a quarter of a second each
 STUDY = ["compare", "--dataset", "circles", "--hidden", "8,4", "--init", "zeros", "--init", "he", "--max-iter", "3000",
          "--lr", "0.05", "--seed", "0", "--seed", "1", "--seed", "2", "--seed", "3"]
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner_ = CliRunner()
-
-    def invoke(*args):
-        return runner_.invoke(app, [str(a) for a in args])
-
-    return invoke
 
 
 def _records(doc):
@@ -181,6 +167,7 @@ def test_bad_study_options_exit_2(cli, tmp_path, args, needle):
     result = cli("compare", "--dataset", "circles", "--max-iter", "5", "--out", "rep", *args)
     assert result.exit_code == 2, result.output
     assert needle in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_search_from_the_example_file_then_extended(cli, tmp_path):
@@ -210,3 +197,32 @@ def test_compare_on_a_local_dask_cluster_from_the_cli(cli, tmp_path):
     assert result.exit_code == 0, result.output
     docs = [json.loads((tmp_path / d / "results.json").read_text()) for d in ("here", "dask")]
     assert _records(docs[0]) == _records(docs[1])
+
+
+def test_runs_lost_with_their_worker_are_recorded_lost_then_run_again(cli, tmp_path, uninterrupted):
+    """--retries 0: the runs in flight when a worker dies are given up as lost (the study goes on);
+    the same command again runs them, and only them."""
+    psutil = pytest.importorskip("psutil", reason="psutil (a dask.distributed dependency) finds the worker processes")
+
+    def kill_a_worker():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            workers = [p for p in psutil.Process().children(recursive=True) if "popen_loky" in " ".join(p.cmdline())]
+            if len(workers) >= 2:
+                time.sleep(0.1)
+                workers[0].kill()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=kill_a_worker)
+    thread.start()
+    first = cli(*STUDY, "--jobs", "2", "--retries", "0", "--out", "rep", "--json", "--quiet")
+    thread.join()
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout)
+    lost = [row for row in out["tables"][1]["rows"] if row[3] == "lost"]
+    assert 1 <= len(lost) == out["runs"]["failed"] < 8
+    assert all(row[4].startswith("not run: its worker process died 1 times") for row in lost)
+    again = cli(*STUDY, "--jobs", "2", "--out", "rep", "--json", "--quiet")
+    assert json.loads(again.stdout)["runs"]["run_now"] == len(lost)
+    assert _records(json.loads((tmp_path / "rep" / "results.json").read_text())) == _records(uninterrupted)

@@ -38,7 +38,7 @@ def _comparable(records):
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                        silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
     yield client
@@ -235,3 +235,55 @@ def test_the_cli_on_a_cluster_started_with_dask_commands_then_the_scheduler_lost
     assert 2 <= len(records) < 6  # what finished is kept, intact
     expected = {r["run_id"]: r for r in _comparable(slow_serial["records"])}
     assert {k: _comparable([r])[0] for k, r in records.items()} == {k: expected[k] for k in records}
+
+
+def test_a_run_whose_worker_dies_more_than_allowed_is_recorded_lost(tmp_path, slow_serial):
+    """retries=0 on a LocalCluster started by the study: the scheduler gives a run up with
+    KilledWorker the first time its worker dies; the run is recorded as lost, the others finish."""
+    psutil = pytest.importorskip("psutil")
+
+    def kill_a_worker_after_the_first_record():
+        deadline = time.time() + 60
+        while time.time() < deadline and not list((tmp_path / "lost" / "runs").glob("*.json")):
+            time.sleep(0.02)
+        workers = [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+        workers[0].kill()  # it holds runs: the one it trains and the next, queued
+
+    thread = threading.Thread(target=kill_a_worker_after_the_first_record)
+    thread.start()
+    result = run_study(StudyConfig(**SLOW), scheduler="local", jobs=2, retries=0, out=tmp_path / "lost")
+    thread.join()
+    statuses = [r["status"] for r in result["records"]]
+    assert "lost" in statuses and statuses.count("ok") >= 3, statuses
+    lost = next(r for r in result["records"] if r["status"] == "lost")
+    assert lost["error"] == "not run: its Dask worker died on each of the scheduler's attempts (KilledWorker)"
+    ok = [r for r in result["records"] if r["status"] == "ok"]
+    expected = {r["run_id"]: r for r in _comparable(slow_serial["records"])}
+    assert all(_comparable([r])[0] == expected[r["run_id"]] for r in ok)
+
+
+VERSION = '''
+import practicaldl
+
+
+def pretend(version):
+    practicaldl.__version__ = version
+'''
+
+
+def test_workers_with_another_practicaldl_are_refused(client, tmp_path, monkeypatch):
+    (tmp_path / "pretend_version.py").write_text(VERSION)
+    client.run(site.addsitedir, str(tmp_path))
+    from practicaldl import __version__
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pretend_version
+
+    client.run(pretend_version.pretend, "0.0.1")
+    try:
+        with pytest.raises(SchedulerUnavailable, match=rf"2 Dask worker\(s\) cannot run practicaldl {__version__}: "
+                                                       r"tcp://\S+ has practicaldl 0.0.1"):
+            run_study(StudyConfig(**SMALL), scheduler=client)
+    finally:
+        client.run(pretend_version.pretend, __version__)
+    assert run_study(StudyConfig(**{**SMALL, "seeds": (0,)}), scheduler=client)["records"][0]["status"] == "ok"

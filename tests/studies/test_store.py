@@ -221,3 +221,12 @@ def test_a_half_finished_study_renders_a_partial_report(tmp_path, reference):
 def test_load_study_data_is_the_one_loader():
     data = load_study_data(StudyConfig(**TINY))
     np.testing.assert_array_equal(data.X_train, pdl.load_dataset("circles").X_train)
+
+
+def test_progress_estimates_the_time_left_from_the_runs_done_since_the_start():
+    from practicaldl.studies.runner import Progress
+
+    # 2 runs done in 4 s since the start (2 more were recorded before): 2 s a run, 6 runs to go
+    p = Progress(total=10, done=4, failed=1, running=2, recorded_before=2, elapsed_s=4.0)
+    assert p.eta_s == 12.0
+    assert Progress(total=10, done=2, failed=0, running=2, recorded_before=2, elapsed_s=4.0).eta_s is None

@@ -203,27 +203,37 @@ class StudyConfig:
         return [label for label, _ in self._labelled_settings()]
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudyConfig":
         """Build from a plain dict (a TOML table or ``to_dict()``); unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a study config must be a table of settings, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown study settings {unknown}; valid settings are {sorted(names)}")
-        return cls(**data)
+        return from_settings(cls, data, "study")
 
     @classmethod
     def from_toml(cls, path) -> "StudyConfig":
         """Read a TOML file: settings at the top level or under ``[study]`` (``read_toml``)."""
         return cls.from_dict(read_toml(path, "study"))
+
+
+def settings_dict(config) -> dict:
+    """A configuration dataclass as plain values (tuples as lists): what JSON and TOML hold."""
+    d = asdict(config)
+    for k, v in d.items():
+        if isinstance(v, tuple):
+            d[k] = list(v)
+    return d
+
+
+def from_settings(cls, data: dict, what: str):
+    """``cls(**data)`` for a configuration dataclass; unknown keys are refused, by name."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a {what} config must be a table of settings, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} settings {unknown}; valid settings are {sorted(names)}")
+    return cls(**data)
 
 
 def read_toml(path, table: str) -> dict:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import numbers
 import uuid
+import warnings
 from collections import Counter
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -44,7 +45,6 @@ WORKER_WAIT_S = 60  # a scheduler with no worker yet: how long to wait for one
 class Lost:
     """The outcome of a run whose worker died on every attempt."""
 
-    attempts: int
     reason: str
 
 
@@ -90,11 +90,16 @@ class LocalExecutor:
         self.jobs, self.retries = check_jobs(jobs), check_retries(retries)
         self.workers = effective_n_jobs(self.jobs)
         self._pending: dict = {}
+        self._outputs = None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        if self._outputs is not None:  # stopped early (Ctrl-C): joblib stops handing out runs and ends its workers
+            with warnings.catch_warnings():  # "N tasks ... have been cancelled": what stopping means
+                warnings.simplefilter("ignore", UserWarning)
+                self._outputs.close()
         return False
 
     @property
@@ -119,8 +124,9 @@ class LocalExecutor:
             # one call per batch, dispatched as workers free up: the runs in flight are known
             parallel = Parallel(n_jobs=self.jobs, return_as="generator_unordered", pre_dispatch="n_jobs",
                                 batch_size=1)
+            self._outputs = parallel(calls())
             try:
-                for index, outcome in parallel(calls()):
+                for index, outcome in self._outputs:
                     done.add(index)
                     del pending[index]
                     yield index, outcome
@@ -129,18 +135,15 @@ class LocalExecutor:
                     attempts[index] += 1
                     if attempts[index] > self.retries:
                         del pending[index]
-                        done.add(index)
-                        yield index, Lost(attempts[index], f"its worker process died {attempts[index]} times "
-                                                           f"({type(exc).__name__})")
+                        yield index, Lost(f"its worker process died {attempts[index]} times ({type(exc).__name__})")
+        self._outputs = None
 
 
 # -- Dask -----------------------------------------------------------------------------------------
 def _worker_versions() -> dict:
-    import numpy
-
     from .. import __version__
 
-    return {"practicaldl": __version__, "numpy": numpy.__version__}
+    return {"practicaldl": __version__}
 
 
 @contextmanager
@@ -177,7 +180,7 @@ class DaskExecutor:
             n_workers = effective_n_jobs(check_jobs(jobs))
             with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
                 cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                                   dashboard_address=":0", silence_logs=logging.ERROR)
             self._owned.append(cluster)
             self.client = distributed.Client(cluster)
             self._owned.insert(0, self.client)
@@ -214,6 +217,8 @@ class DaskExecutor:
         from .. import __version__
 
         versions = self.client.run(_worker_versions, on_error="return")
+        # a worker that went away meanwhile (a lost connection) is no reason to refuse the others
+        versions = {w: v for w, v in versions.items() if not isinstance(v, OSError)}
         wrong = {w: v for w, v in versions.items() if not isinstance(v, dict) or v["practicaldl"] != __version__}
         if wrong:
             worker, found = next(iter(wrong.items()))
@@ -229,7 +234,11 @@ class DaskExecutor:
         return False
 
     def close(self) -> None:
-        """Close the client and cluster this executor started (a ``Client`` passed in stays open)."""
+        """Cancel the runs not back yet (stopped early: Ctrl-C), and close the client and cluster this
+        executor started (a ``Client`` passed in stays open)."""
+        if self._futures and not self.lost_scheduler:
+            self.client.cancel(list(self._futures))
+            self._futures = {}
         with _quiet() if self.lost_scheduler else nullcontext():
             for thing in self._owned:
                 thing.close()
@@ -268,8 +277,8 @@ class DaskExecutor:
                     continue
             if status == "error":
                 exc = future.exception()
-                if isinstance(exc, KilledWorker):
-                    yield index, Lost(self.retries + 1, f"its Dask worker died on each attempt ({exc})")
+                if isinstance(exc, KilledWorker):  # the scheduler's allowed-failures are spent
+                    yield index, Lost("its Dask worker died on each of the scheduler's attempts (KilledWorker)")
                 else:
                     yield index, Crashed(f"{type(exc).__name__}: {exc}")
                 continue
@@ -278,7 +287,7 @@ class DaskExecutor:
                 raise SchedulerLost(f"lost the Dask scheduler at {self.address}")
             attempts[index] += 1  # cancelled with the scheduler alive: the scattered data died with its workers
             if attempts[index] > self.retries:
-                yield index, Lost(attempts[index], "the data set was lost with its workers on each attempt")
+                yield index, Lost(f"the data set was lost with its workers {attempts[index]} times")
                 continue
             if data.status != "finished":
                 data = self._scatter(shared)

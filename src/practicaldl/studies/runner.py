@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -202,34 +203,33 @@ def execute_runs(runs: list[RunConfig], data, *, kind: str, config: dict, data_p
     checksum = data_checksum(data)
     keys = [run_key(run, checksum) for run in runs]
     folder = StudyFolder(out) if out is not None else None
-    kept = {} if folder is None else folder.open(kind=kind, config=config, checksum=checksum, runs=runs, keys=keys,
-                                                 data_points=data_points)
+    kept = {} if folder is None else folder.check(kind=kind, config=config, checksum=checksum, keys=keys)
     model_dir = folder.models_dir if folder is not None else (None if model_dir is None else Path(model_dir))
     results = {i: kept[k] for i, k in enumerate(keys) if k in kept}
     todo = [(i, (runs[i], keys[i], model_dir is not None)) for i in range(len(runs)) if i not in results]
     counts = {"recorded_before": len(results), "failed": sum(r.get("error") is not None for r in results.values())}
 
-    def progress(executor, start) -> None:
+    def report(executor, started: float) -> None:
         if on_progress is not None:
             running = 0 if executor is None else min(executor.in_flight, executor.workers)
             on_progress(Progress(total=len(runs), done=len(results), failed=counts["failed"], running=running,
-                                 recorded_before=counts["recorded_before"], elapsed_s=time.perf_counter() - start))
+                                 recorded_before=counts["recorded_before"], elapsed_s=time.perf_counter() - started))
 
-    if not todo:
-        progress(None, time.perf_counter())
-    else:
-        with make_executor(scheduler, jobs, retries) as executor:
-            start = time.perf_counter()
-            progress(executor, start)
-            for i, outcome in executor.map(_attempt, todo, data):
-                record = _finish(runs[i], keys[i], outcome, model_dir)
-                if folder is not None:
-                    folder.write_record(record)
-                results[i] = record
-                counts["failed"] += record["error"] is not None
-                if on_result is not None:
-                    on_result(record)
-                progress(executor, start)
+    with make_executor(scheduler, jobs, retries) if todo else nullcontext() as executor:
+        if folder is not None:  # written once the runs can start: a bad scheduler leaves no files
+            folder.write_manifest(kind=kind, config=config, checksum=checksum, runs=runs, keys=keys,
+                                  data_points=data_points)
+        started = time.perf_counter()
+        report(executor, started)
+        for i, outcome in executor.map(_attempt, todo, data) if todo else ():
+            record = _finish(runs[i], keys[i], outcome, model_dir)
+            if folder is not None:
+                folder.write_record(record)
+            results[i] = record
+            counts["failed"] += record["error"] is not None
+            if on_result is not None:
+                on_result(record)
+            report(executor, started)
     return [results[i] for i in range(len(runs))]
 
 

@@ -40,105 +40,79 @@ from __future__ import annotations
 import math
 import numbers
 import zlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
-from .config import OVERRIDABLE, StudyConfig, check_dataset, read_toml
+from .config import OVERRIDABLE, StudyConfig, check_dataset, from_settings, read_toml, settings_dict
 from .executors import RETRIES
 
 
-def _check_range(name: str, kind: str, args, *, low=None, below=None, integer=False) -> tuple:
-    ok = isinstance(args, (list, tuple)) and len(args) == 2 and all(
-        isinstance(a, numbers.Real) and not isinstance(a, bool) and math.isfinite(a) for a in args)
-    if ok and integer:
-        ok = all(float(a).is_integer() for a in args)
-    if ok:
-        a, b = args
-        ok = a < b if not integer else a <= b
-        ok = ok and (low is None or a >= low) and (below is None or b < below)
-    if not ok:
-        rule = {"loguniform": "0 < low < high", "uniform": "low < high", "one_minus_loguniform": "0 <= low < high < 1",
-                "int": "integers low <= high", "log_int": "integers 1 <= low <= high"}[kind]
-        raise ValueError(f"space.{name}: {kind} takes [low, high] with {rule}, got {args!r}")
-    return (int(args[0]), int(args[1])) if integer else (float(args[0]), float(args[1]))
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
-class LogUniform:
+class _Range:
+    """A distribution over [low, high]; ``parse`` checks ``rule`` (``valid``)."""
+
     low: float
     high: float
-    kind = "loguniform"
-    log_axis = True
+    kind = ""
+    rule = "low < high"
+    log_axis = False
+    integer = False
+
+    @staticmethod
+    def valid(low, high) -> bool:
+        return low < high
 
     @classmethod
     def parse(cls, name, args):
-        low, high = _check_range(name, cls.kind, args)
-        if low <= 0:
-            raise ValueError(f"space.{name}: loguniform takes [low, high] with 0 < low < high, got {args!r}")
-        return cls(low, high)
+        ok = isinstance(args, (list, tuple)) and len(args) == 2 and all(_is_number(a) for a in args)
+        ok = ok and (not cls.integer or all(float(a).is_integer() for a in args)) and cls.valid(*args)
+        if not ok:
+            raise ValueError(f"space.{name}: {cls.kind} takes [low, high] with {cls.rule}, got {args!r}")
+        return cls(*(int(a) if cls.integer else float(a) for a in args))
+
+
+class LogUniform(_Range):
+    kind, rule, log_axis = "loguniform", "0 < low < high", True
+    valid = staticmethod(lambda low, high: 0 < low < high)
 
     def sample(self, u: float) -> float:
         return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
 
 
-@dataclass(frozen=True)
-class OneMinusLogUniform:
-    low: float
-    high: float
-    kind = "one_minus_loguniform"
-    log_axis = True  # drawn on a log scale in 1 - value: plotted as 1 - value on a log axis
-
-    @classmethod
-    def parse(cls, name, args):
-        return cls(*_check_range(name, cls.kind, args, low=0.0, below=1.0))
+class OneMinusLogUniform(_Range):
+    # drawn on a log scale in 1 - value: plotted as 1 - value on a log axis
+    kind, rule, log_axis = "one_minus_loguniform", "0 <= low < high < 1", True
+    valid = staticmethod(lambda low, high: 0 <= low < high < 1)
 
     def sample(self, u: float) -> float:
         lo, hi = math.log(1.0 - self.high), math.log(1.0 - self.low)
         return 1.0 - math.exp(lo + u * (hi - lo))
 
 
-@dataclass(frozen=True)
-class Uniform:
-    low: float
-    high: float
+class Uniform(_Range):
     kind = "uniform"
-    log_axis = False
-
-    @classmethod
-    def parse(cls, name, args):
-        return cls(*_check_range(name, cls.kind, args))
 
     def sample(self, u: float) -> float:
         return self.low + u * (self.high - self.low)
 
 
-@dataclass(frozen=True)
-class IntUniform:
-    low: int
-    high: int
-    kind = "int"
-    log_axis = False
-
-    @classmethod
-    def parse(cls, name, args):
-        return cls(*_check_range(name, cls.kind, args, integer=True))
+class IntUniform(_Range):
+    kind, rule, integer = "int", "integers low <= high", True
+    valid = staticmethod(lambda low, high: low <= high)
 
     def sample(self, u: float) -> int:
         return min(self.high, self.low + int(math.floor(u * (self.high - self.low + 1))))
 
 
-@dataclass(frozen=True)
-class LogInt:
-    low: int
-    high: int
-    kind = "log_int"
-    log_axis = True
-
-    @classmethod
-    def parse(cls, name, args):
-        return cls(*_check_range(name, cls.kind, args, low=1, integer=True))
+class LogInt(_Range):
+    kind, rule, log_axis, integer = "log_int", "integers 1 <= low <= high", True, True
+    valid = staticmethod(lambda low, high: 1 <= low <= high)
 
     def sample(self, u: float) -> int:
         lo, hi = math.log(self.low), math.log(self.high + 1)
@@ -317,22 +291,12 @@ class SearchConfig:
                            target_error=self.target_error, title=self.title, description=self.description)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
-        return d
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
         """Build from a plain dict (a TOML table or ``to_dict()``); unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a search config must be a table of settings, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown search settings {unknown}; valid settings are {sorted(names)}")
-        return cls(**data)
+        return from_settings(cls, data, "search")
 
     @classmethod
     def from_toml(cls, path) -> "SearchConfig":

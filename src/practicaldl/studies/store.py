@@ -146,10 +146,9 @@ class StudyFolder:
         return manifest, [records[r["key"]] for r in manifest["runs"] if r["key"] in records]
 
     # -- opening for a run -----------------------------------------------------------------------
-    def open(self, *, kind: str, config: dict, checksum: str, runs: list, keys: list[str],
-             data_points: Optional[dict] = None) -> dict:
-        """Check the folder against this study, write its manifest; return ``{key: record}`` of
-        the runs to keep (see the module docstring for the rules)."""
+    def check(self, *, kind: str, config: dict, checksum: str, keys: list[str]) -> dict:
+        """Check the folder against this study without writing anything; return ``{key: record}``
+        of the runs to keep (see the module docstring for the rules)."""
         if self.path.exists() and not self.path.is_dir():
             raise StudyMismatch(f"the study folder {str(self.path)!r} is a file")
         old = self.manifest()
@@ -161,11 +160,15 @@ class StudyFolder:
         strangers = [r for k, r in recorded.items() if k not in wanted]
         if strangers:
             raise StudyMismatch(self._mismatch_message(old, config, checksum, strangers))
+        return {k: r for k, r in recorded.items() if r.get("status") != "lost"}
+
+    def write_manifest(self, *, kind: str, config: dict, checksum: str, runs: list, keys: list[str],
+                       data_points: Optional[dict] = None) -> Path:
+        """``study.json``: what the folder holds (written when the runs start, after ``check``)."""
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "config": config,
                     "data_checksum": checksum, "data": data_points,
                     "runs": [{"run_id": run.run_id, "key": key} for run, key in zip(runs, keys)]}
-        atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
-        return {k: r for k, r in recorded.items() if r.get("status") != "lost"}
+        return atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
 
     def _mismatch_message(self, old, config, checksum, strangers) -> str:
         differences = [] if old is None else config_differences(old["config"], config)
