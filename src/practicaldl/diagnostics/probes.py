@@ -286,7 +286,7 @@ def unit_statistics(Z: np.ndarray, A: np.ndarray, activation: str, *, Y: Optiona
         "z_rms": _num(_rms(Z)),
         "a_mean": _num(np.mean(A, dtype=np.float64)),
         "a_std": _num(np.std(A, dtype=np.float64)),
-        "dead_fraction": dead_fraction(Z) if activation == "relu" else None,
+        "dead_fraction": dead_fraction(A) if activation == "relu" else None,  # A = relu(u) > 0 exactly where u > 0
         "saturated_fraction": saturated_fraction(A, activation),
         "confident_wrong_fraction": confident_wrong_fraction(A, Y, activation) if Y is not None else None,
         "z_hist": _histogram(Z),
