@@ -21,6 +21,7 @@ from practicaldl import torch as pdt  # noqa: E402
 from practicaldl.cli import app  # noqa: E402
 from practicaldl.diagnostics import THRESHOLDS  # noqa: E402
 from practicaldl.diagnostics.plots import plot_activation_histograms, plot_training_diagnostics  # noqa: E402
+from practicaldl.gradcheck import directional_budget  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -179,6 +180,23 @@ def test_planted_bugs_in_a_custom_function_fail_and_are_named(bug, named, method
         assert report.per_parameter[named].difference == pytest.approx(0.2, rel=1e-6)
         w = report.per_parameter[named].worst[0]
         assert w.analytic == pytest.approx(1.5 * w.numerical, rel=1e-6)
+
+
+@pytest.mark.parametrize("epsilon", [
+    1e-7,
+    pytest.param(1e-6, marks=pytest.mark.xfail(strict=True, reason=(
+        "gradcheck.directional_check (main) flags all 4 directions of this model as kinks at epsilon 1e-6 (the "
+        "one-sided differences' disagreement grows with ||v||^2 = n) and passes it: issue 15's kink and noise "
+        "rules are to fix this; remove this mark when they do"))),
+])
+def test_directional_names_a_bug_in_a_100k_parameter_model(epsilon):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Dropout(0.2), ScaledGradientLinear(nn.Linear(128, 10)))
+    x, y = torch.randn(64, 784), torch.randint(0, 10, (64,))
+    report = pdt.check_module(model.train(), nn.CrossEntropyLoss(), x, y, method="directional", epsilon=epsilon)
+    assert sum(p.numel() for p in model.parameters()) == 101_770
+    assert report.n_evaluations <= directional_budget(4)
+    assert report.failing == ["3.weight"]
 
 
 def test_a_backward_that_raises_is_a_backward_error():
