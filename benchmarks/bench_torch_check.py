@@ -13,8 +13,9 @@ Variants, in turn in each round:
 
 * ``directional``: ``check_module(method="directional")`` on the correct model (4 random
   directions: 1 + 2 x 4 evaluations after the analytic pass), at epsilon 1e-6 (the default) and 1e-7;
-* ``directional, planted bug``: the same with the second layer's weight gradient scaled by 1.5
-  (a custom autograd Function): a failed check drills down (2 directions per parameter,
+* ``directional, planted bug``: the same with the last layer replaced by the ``ScaledLinear`` of
+  ``examples/torch_custom_function_bug.py`` (a custom autograd Function whose weight gradient is
+  sqrt(128) = 11.3x too large): a failed check drills down (2 directions per parameter,
   2 x 2 x 4 more evaluations) to name ``3.weight``. The outcome column shows what each check
   concluded (passed, failing parameters, and its notes: the directions it left out as kinks);
 * ``torch fast gradcheck``: ``torch.autograd.gradcheck(fast_mode=True)`` on the loss as a function
@@ -36,6 +37,7 @@ import copy
 import json
 import os
 import platform
+import runpy
 import statistics
 import time
 from pathlib import Path
@@ -47,24 +49,16 @@ from torch.func import functional_call
 from practicaldl import torch as pdt
 
 
-class ScaleGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w):
-        return w.view_as(w)
-
-    @staticmethod
-    def backward(ctx, g):
-        return 1.5 * g
-
-
-class BuggyLinear(nn.Linear):
-    def forward(self, x):
-        return nn.functional.linear(x, ScaleGradient.apply(self.weight), self.bias)
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def workload(bug: bool = False):
     torch.manual_seed(0)
-    last = BuggyLinear(128, 10) if bug else nn.Linear(128, 10)
+    if bug:  # the example's ScaledLinear: its backward forgets the 1 / sqrt(fan_in) in the weight's gradient
+        scaled_linear = runpy.run_path(str(EXAMPLES / "torch_custom_function_bug.py"))["ScaledLinear"]
+        last = scaled_linear(128, 10)
+    else:
+        last = nn.Linear(128, 10)
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Dropout(0.2), last).train()
     x, y = torch.randn(64, 784), torch.randint(0, 10, (64,))
     return model, nn.CrossEntropyLoss(), x, y

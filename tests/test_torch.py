@@ -486,6 +486,15 @@ def test_diagnose_leaves_the_model_alone():
     assert not any(m._forward_hooks for m in model.modules())
 
 
+def test_diagnose_with_a_loss_of_the_output_alone():
+    model = deep(3, 8, nn.Tanh)
+    x, _ = batch(n_in=10)
+    without = pdt.diagnose_module(model, x)
+    assert not without.gradients and all(s["grad_norm"] is None for s in without.layers)
+    report = pdt.diagnose_module(model, x, loss_fn=lambda out: out.square().mean())
+    assert report.gradients and all(s["grad_norm"] > 0 and s["dz_rms"] > 0 for s in report.layers)
+
+
 def test_diagnose_validation():
     x, _ = batch()
     with pytest.raises(ValueError, match="no Linear or Conv layer"):
@@ -596,7 +605,7 @@ def test_cli_diagnose_error_finding_exits_1(cli, tmp_path):
 @pytest.mark.parametrize("text, args, needle", [
     (None, ["gradcheck", "--torch", "absent.py"], "the file 'absent.py' does not exist"),
     ("import torch\nmodel = torch.nn.Linear(2, 1)\ninputs = torch.randn(3, 2)\ntargets = None\n",
-     ["gradcheck", "--torch", "f.py"], "f.py must define 'loss_fn': a callable"),
+     ["gradcheck", "--torch", "f.py"], "f.py must define 'loss_fn': loss_fn(model(inputs), targets)"),
     ("import torch\nmodel = torch.nn.Linear(2, 1)\n", ["diagnose", "--torch", "f.py"], "f.py must define 'inputs'"),
     ("model = 3\ninputs = None\n", ["diagnose", "--torch", "f.py"], "'model' must be a torch.nn.Module, got int"),
     ("import torch\nmodel = torch.nn.Linear(2, 1)\ninputs = 'x'\n", ["diagnose", "--torch", "f.py"],

@@ -5,10 +5,18 @@ import sys
 import pytest
 
 
-def test_without_pytorch_the_error_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+def _without_torch(monkeypatch):
+    """``import torch`` raises ImportError, and practicaldl.torch is imported afresh."""
+    import practicaldl
+
+    monkeypatch.setitem(sys.modules, "torch", None)
     for name in [m for m in sys.modules if m.startswith("practicaldl.torch")]:
         monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delattr(practicaldl, "torch", raising=False)
+
+
+def test_without_pytorch_the_error_names_the_extra(monkeypatch):
+    _without_torch(monkeypatch)
     from practicaldl import torch as pdt
 
     assert "check_module" in dir(pdt)
@@ -24,9 +32,7 @@ def test_without_pytorch_the_cli_exits_2_naming_the_extra(monkeypatch, tmp_path)
     import practicaldl.report  # noqa: F401  (scipy, imported by the CLI's error handling, probes sys.modules["torch"])
     from practicaldl.cli import app
 
-    monkeypatch.setitem(sys.modules, "torch", None)
-    for name in [m for m in sys.modules if m.startswith("practicaldl.torch")]:
-        monkeypatch.delitem(sys.modules, name)
+    _without_torch(monkeypatch)
     (tmp_path / "f.py").write_text("model = None\n")
     result = CliRunner().invoke(app, ["gradcheck", "--torch", str(tmp_path / "f.py")])
     assert result.exit_code == 2 and "practicaldl[torch]" in result.stderr

@@ -20,6 +20,8 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from .torch import TORCH_FILE_NAMES
+
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE = 0, 1, 2
 
 APP_HELP = """practicaldl: see what initialization and regularization do, check gradients, compare choices.
@@ -174,12 +176,8 @@ TORCH_OPT = typer.Option(None, "--torch", help="A Python file defining a PyTorch
 TORCH_FILES_HELP = (
     "[bold]TORCH FILES[/bold]: --torch FILE.py runs the file (not as __main__: its main block does not run) and "
     "reads these names.\n\n"
-    "[bold]model[/bold]: a torch.nn.Module.\n\n"
-    "[bold]inputs[/bold]: a tensor, a tuple of tensors (model(*inputs)) or a dict of them (model(**inputs)).\n\n"
-    "[bold]targets[/bold]: a tensor; None when loss_fn takes only the output (optional for diagnose).\n\n"
-    "[bold]loss_fn[/bold]: loss_fn(model(inputs), targets) -> scalar tensor, e.g. torch.nn.CrossEntropyLoss() "
-    "(optional for diagnose: inferred from the targets).\n\n"
-    "A file missing a name, or defining one of the wrong type, exits 2 with a message naming it.")
+    + "".join(f"[bold]{name}[/bold]: {what}.\n\n" for name, what in TORCH_FILE_NAMES.items())
+    + "A file missing a name, or defining one of the wrong type, exits 2 with a message naming it.")
 
 
 @app.callback(invoke_without_command=True)
@@ -383,7 +381,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 
 # -- gradcheck -------------------------------------------------------------------------------------
 @app.command(epilog=TORCH_FILES_HELP)
-def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT,
+              hidden: str = FRESH_HIDDEN_OPT,
               activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
               l2: float = typer.Option(0.0, "--l2"),
               keep_prob: float = typer.Option(1.0, "--keep-prob", help="Dropout during the check (masks replayed)."),
@@ -428,7 +427,6 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
 
         if method is not None:
             raise UsageProblem("--method applies to --torch checks (loop or directional)")
-
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
         if jobs is not None and jobs <= 0:
@@ -579,7 +577,8 @@ def _torch_only(ctx: typer.Context, allowed: set) -> None:
     """Refuse options of the NumPy network given on the command line together with --torch."""
     for param in ctx.command.params:
         if param.name not in allowed and _given(ctx, param.name):
-            raise UsageProblem(f"{param.opts[0]} does not apply with --torch (the file defines the model and the batch)")
+            raise UsageProblem(f"{param.opts[0]} does not apply with --torch "
+                               "(the file defines the model and the batch)")
 
 
 def _load_torch(path: Path, required: tuple) -> dict:
@@ -608,10 +607,11 @@ def _torch_gradcheck(ctx: typer.Context, o: Output, path: Path, method: Optional
         n = sum(p.numel() for p in f["model"].parameters() if p.requires_grad)
         method = method or "loop"
         with o.progress() as progress:
-            task = progress.add_task(f"checking {n} parameters ({method})", total=2 * n + 1 if method == "loop" else None)
+            task = progress.add_task(f"checking {n} parameters ({method})",
+                                     total=2 * n + 1 if method == "loop" else None)
             try:
-                report = check_module(f["model"], f["loss_fn"], f["inputs"], f["targets"], epsilon=epsilon, method=method,
-                                      progress=lambda k: progress.update(task, completed=k))
+                report = check_module(f["model"], f["loss_fn"], f["inputs"], f["targets"], epsilon=epsilon,
+                                      method=method, progress=lambda k: progress.update(task, completed=k))
             except BackwardError as exc:
                 _fail(str(exc), EXIT_FAILED_CHECK)
         source = {"torch": str(path), "model": type(f["model"]).__name__, "n_parameters": n, "method": method}

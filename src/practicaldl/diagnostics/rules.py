@@ -158,8 +158,9 @@ def init_scale_findings(layers: list, advice: Mapping[str, str] = RECOMMENDED_IN
         if not hit:
             continue
         band, key = hit
-        beyond = [t for t in rated if (t["init_ratio"] > THRESHOLDS[key] if above else t["init_ratio"] < THRESHOLDS[key])]
-        others = f" ({len(beyond)} of {len(rated)} layers are beyond {_fmt(THRESHOLDS[key])}x)" if len(beyond) > 1 else ""
+        limit = THRESHOLDS[key]
+        beyond = [t for t in rated if (t["init_ratio"] > limit if above else t["init_ratio"] < limit)]
+        others = f" ({len(beyond)} of {len(rated)} layers are beyond {_fmt(limit)}x)" if len(beyond) > 1 else ""
         size, effect = (("large", "activations grow layer by layer (saturating tanh / sigmoid, exploding ReLU)")
                         if above else ("small", "activations and gradients shrink layer by layer"))
         out.append(Finding(

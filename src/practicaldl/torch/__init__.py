@@ -27,10 +27,19 @@ _EXPORTS = {
     "BackwardError": "check", "check_module": "check", "METHODS": "check",
     "TORCH_INIT": "diagnose", "diagnose_module": "diagnose",
     "TrainingMonitor": "monitor",
-    "TORCH_FILE_NAMES": "files", "TorchFileError": "files", "load_torch_file": "files",
+    "TorchFileError": "files", "load_torch_file": "files",
 }
 
-__all__ = sorted(_EXPORTS)
+#: The names a ``--torch FILE.py`` defines for the command line (``files.load_torch_file``), and what each is.
+TORCH_FILE_NAMES = {
+    "model": "a torch.nn.Module",
+    "inputs": "a tensor, a tuple of tensors (model(*inputs)) or a dict of them (model(**inputs))",
+    "targets": "a tensor; None when loss_fn takes only the output (optional for diagnose)",
+    "loss_fn": "loss_fn(model(inputs), targets) -> scalar tensor, e.g. torch.nn.CrossEntropyLoss() "
+               "(optional for diagnose: inferred from the targets)",
+}
+
+__all__ = sorted([*_EXPORTS, "TORCH_FILE_NAMES", "require_torch"])
 
 INSTALL_HINT = "pip install 'practicaldl[torch]'"
 

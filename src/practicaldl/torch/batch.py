@@ -46,6 +46,14 @@ def call(model, inputs):
     return model(inputs)
 
 
+def forward(model, inputs):
+    """``call(model, inputs)``; what it raises becomes a ValueError (the batch does not fit the model)."""
+    try:
+        return call(model, inputs)
+    except Exception as exc:
+        raise ValueError(f"model(inputs) failed: {type(exc).__name__}: {exc}") from exc
+
+
 def batch_size(inputs) -> int:
     """The length of the first dimension of the first input tensor (1 for a 0-d tensor)."""
     first = inputs if isinstance(inputs, torch.Tensor) else next(iter(

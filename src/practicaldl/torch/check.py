@@ -40,7 +40,7 @@ from torch.func import functional_call
 
 from ..core.validation import check_positive
 from ..gradcheck import GradCheckReport, directional_check, gradient_check
-from .batch import call, call_loss, cast, check_inputs, device_of
+from .batch import call, call_loss, cast, check_inputs, device_of, forward
 from .randomness import replayable_rng
 
 #: method -> the practicaldl.gradcheck function that checks the named arrays
@@ -104,15 +104,28 @@ def check_module(model, loss_fn: Callable, inputs, targets=None, epsilon: float 
     return report
 
 
-def _float64_copies(model, loss_fn):
-    """float64 deep copies of the model and, when it is a module, of the loss; gradients cleared."""
+def copy_model(model):
+    """A deep copy of ``model`` with its gradients cleared (the user's stay as they are)."""
     try:
         work = copy.deepcopy(model)
     except Exception as exc:
         raise ValueError(f"model could not be copied (copy.deepcopy): {type(exc).__name__}: {exc}") from exc
-    work.to(torch.float64)
     for p in work.parameters():
         p.grad = None
+    return work
+
+
+def run_backward(loss) -> None:
+    """``loss.backward()``; what it raises becomes a ``BackwardError``."""
+    try:
+        loss.backward()
+    except Exception as exc:
+        raise BackwardError(f"loss.backward() failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _float64_copies(model, loss_fn):
+    """float64 deep copies of the model and, when it is a module, of the loss; gradients cleared."""
+    work = copy_model(model).to(torch.float64)
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn = copy.deepcopy(loss_fn).to(torch.float64)
     return work, loss_fn
@@ -141,18 +154,11 @@ def _checked_names(named: dict, parameters) -> tuple[list, list]:
 def _analytic(work, loss_fn, inputs, targets, named, names, replay):
     """(params, grads, names that got no gradient): float64 arrays by name, grads keyed ``"d" + name``."""
     replay()
-    try:
-        output = call(work, inputs)
-    except Exception as exc:
-        raise ValueError(f"model(inputs) failed: {type(exc).__name__}: {exc}") from exc
-    loss = call_loss(loss_fn, output, targets)
+    loss = call_loss(loss_fn, forward(work, inputs), targets)
     if not loss.requires_grad:
         raise ValueError("the loss does not depend on any trainable parameter (loss.requires_grad is False): "
                          "is the output detached, or the loss computed outside autograd?")
-    try:
-        loss.backward()
-    except Exception as exc:
-        raise BackwardError(f"loss.backward() failed: {type(exc).__name__}: {exc}") from exc
+    run_backward(loss)
     params, grads, missing = {}, {}, []
     for name in names:
         p = named[name]

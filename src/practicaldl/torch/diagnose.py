@@ -32,11 +32,9 @@ the way the loss sees them (confident and wrong answers).
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,10 +43,10 @@ from ..core.initializers import VARIANCES
 from ..diagnostics.findings import RECOMMENDED_SCHEME, DiagnosticReport, _num
 from ..diagnostics.probes import identical_row_groups, unit_statistics
 from ..diagnostics.rules import layer_findings, nonfinite_findings
-from .batch import batch_size, call, call_loss, cast, check_inputs, device_of
-from .check import BackwardError
+from .batch import batch_size, call_loss, cast, check_inputs, device_of, forward
+from .check import copy_model, run_backward
 from .randomness import replayable_rng
-from .trace import DROPOUT_TYPES, LAYER_TYPES, record_forward
+from .trace import DROPOUT_TYPES, LAYER_TYPES, NORM_TYPES, record_forward
 
 #: activation -> the recommended initialization, in torch.nn.init's terms ("linear": any other)
 TORCH_INIT = {
@@ -57,7 +55,8 @@ TORCH_INIT = {
     "tanh": "LeCun initialization (nn.init.kaiming_normal_(layer.weight, nonlinearity='linear'): W ~ N(0, 1 / fan_in); "
             "or nn.init.xavier_normal_)",
     "sigmoid": "Xavier initialization (nn.init.xavier_normal_(layer.weight): W ~ N(0, 2 / (fan_in + fan_out)))",
-    "linear": "LeCun initialization (nn.init.kaiming_normal_(layer.weight, nonlinearity='linear'): W ~ N(0, 1 / fan_in))",
+    "linear": "LeCun initialization (nn.init.kaiming_normal_(layer.weight, nonlinearity='linear'): "
+              "W ~ N(0, 1 / fan_in))",
 }
 for _act in ("elu", "gelu", "silu"):
     TORCH_INIT[_act] = TORCH_INIT["relu"]
@@ -71,8 +70,9 @@ def diagnose_module(model, inputs, targets=None, *, loss_fn: Optional[Callable] 
     """Diagnose ``model`` on the batch ``inputs`` (and ``targets``): see the module docstring.
 
     ``inputs``: a tensor, a tuple of tensors (``model(*inputs)``) or a dict (``model(**inputs)``).
-    ``targets`` (optional) adds the gradient findings; ``loss_fn(output, targets)`` is inferred
-    when not given. Returns a ``DiagnosticReport``: ``findings``, ``layers`` (one dict per
+    ``targets`` (optional) add the gradient findings, through ``loss_fn(output, targets)``
+    (inferred when not given, see the module docstring); a ``loss_fn`` without targets is called
+    as ``loss_fn(output)``. Returns a ``DiagnosticReport``: ``findings``, ``layers`` (one dict per
     layer, with ``name`` the module's name, e.g. "fc1"), ``healthy``, ``to_dict()``.
     """
     if not isinstance(model, nn.Module):
@@ -85,22 +85,19 @@ def diagnose_module(model, inputs, targets=None, *, loss_fn: Optional[Callable] 
     work = _probe_copy(model)
     inputs, targets = cast(inputs, device=device), cast(targets, device=device)
     notes = []
-    with replayable_rng(device) as replay, torch.enable_grad(), record_forward(work, gradients=targets is not None) as rec:
+    gradients = targets is not None or loss_fn is not None
+    with replayable_rng(device) as replay, torch.enable_grad(), record_forward(work, gradients=gradients) as rec:
         replay()
-        try:
-            output = call(work, inputs)
-        except Exception as exc:
-            raise ValueError(f"model(inputs) failed: {type(exc).__name__}: {exc}") from exc
-        if targets is not None:
+        output = forward(work, inputs)
+        if targets is not None or loss_fn is not None:
             loss_fn, note = _loss(loss_fn, output, targets)
             if note:
                 notes.append(note)
             loss = call_loss(loss_fn, output, targets)
-            if loss.requires_grad:
-                try:
-                    loss.backward()
-                except Exception as exc:
-                    raise BackwardError(f"loss.backward() failed: {type(exc).__name__}: {exc}") from exc
+            if not loss.requires_grad:
+                notes.append("the loss does not depend on any trainable parameter: no gradient findings")
+            else:
+                run_backward(loss)
     layers = rec.assemble(output)
     if not layers:
         raise ValueError("model has no Linear or Conv layer that its forward pass calls: nothing to diagnose")
@@ -109,15 +106,11 @@ def diagnose_module(model, inputs, targets=None, *, loss_fn: Optional[Callable] 
 
 
 def _probe_copy(model):
-    try:
-        work = copy.deepcopy(model)
-    except Exception as exc:
-        raise ValueError(f"model could not be copied (copy.deepcopy): {type(exc).__name__}: {exc}") from exc
+    """A copy of the model with its dropout modules switched off."""
+    work = copy_model(model)
     for module in work.modules():
         if isinstance(module, DROPOUT_TYPES):
             module.eval()
-    for p in work.parameters():
-        p.grad = None
     return work
 
 
@@ -148,7 +141,7 @@ def _coverage_notes(model, rec) -> list:
         notes.append(f"layers defined but not called by forward (not diagnosed): {', '.join(skipped)}")
     other = [f"{name} ({type(m).__name__})" for name, m in model.named_modules()
              if not isinstance(m, LAYER_TYPES) and any(p.requires_grad for p in m.parameters(recurse=False))
-             and not isinstance(m, (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm))]
+             and not isinstance(m, NORM_TYPES)]
     if other:
         notes.append(f"modules with weights that are not Linear or Conv layers (not diagnosed): {', '.join(other)}")
     repeated = [f"{layer.name} ({layer.calls} calls)" for layer in rec.layers.values() if layer.calls > 1]
@@ -166,7 +159,7 @@ def _report(layers, output, targets, loss_fn, n_samples, notes) -> DiagnosticRep
     activation = hidden_acts.pop() if len(hidden_acts) == 1 else ("mixed" if hidden_acts else layers[0].activation)
     out_layer = layers[-1]
     probs = _output_probabilities(out_layer, output, targets, loss_fn)
-    stats, prev_rms = [], None
+    stats, outputs, prev_rms = [], [], None
     for k, layer in enumerate(layers):
         nxt = layers[k + 1] if k + 1 < L else None
         act, A, Y = (probs if (k == L - 1 and probs) else (layer.activation, layer.A, None))
@@ -178,17 +171,15 @@ def _report(layers, output, targets, loss_fn, n_samples, notes) -> DiagnosticRep
                  module=type(layer.module).__name__, role="hidden" if k < L - 1 else "output",
                  scale_ratio=_num(s["z_rms"] / prev_rms) if prev_rms and s["z_rms"] is not None else None,
                  dz_rms=None if layer.dZ is None else _num(_rms(layer.dZ)), calls=layer.calls)
-        if k == L - 1:
-            s["identical_units"], s["identical_groups"] = 0, 0
         stats.append(s)
+        outputs.append((layer.index, f"the output of {layer.name}", Zu))
         prev_rms = s["z_rms"]
     report = DiagnosticReport(activation=activation, output=stats[-1]["activation"], n_samples=n_samples,
-                              gradients=targets is not None, notes=notes,
+                              gradients=any(layer.module.weight.grad is not None for layer in layers), notes=notes,
                               layer_dims=[int(layers[0].module.weight.shape[1])] + [layer.n_units for layer in layers])
     report.findings += nonfinite_findings(
-        [(layer.index, f"the output of {layer.name}", layer.Z.detach().cpu().numpy()) for layer in layers],
-        [(layer.index, f"{layer.name}.weight.grad", layer.module.weight.grad.detach().cpu().numpy())
-         for layer in layers if layer.module.weight.grad is not None])
+        outputs, [(layer.index, f"{layer.name}.weight.grad", layer.module.weight.grad.detach().double().cpu().numpy())
+                  for layer in layers if layer.module.weight.grad is not None])
     report.layers = stats
     findings, report.activation_growth = layer_findings(stats, n_samples=n_samples, activation=activation,
                                                         advice=TORCH_INIT)
@@ -202,7 +193,7 @@ def _rms(T: torch.Tensor) -> float:
 
 def _weights(layer, activation, nxt, Zu) -> dict:
     """Weight scale against the recommended scheme, gradient norms, identical units."""
-    W, b = layer.module.weight.detach(), layer.module.bias
+    W = layer.module.weight.detach()
     fan_in, fan_out = int(W[0].numel()), int(W.shape[0] * W[0, 0].numel())
     scheme = RECOMMENDED_SCHEME.get(activation, "lecun")
     init_std = math.sqrt(VARIANCES[scheme](fan_in, fan_out))

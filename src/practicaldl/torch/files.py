@@ -3,7 +3,7 @@
 ``practicaldl gradcheck --torch FILE.py`` and ``practicaldl diagnose --torch FILE.py`` run the
 file (as ``python FILE.py`` would, with its folder on ``sys.path``, but under a name other than
 ``"__main__"``, so an ``if __name__ == "__main__":`` block does not run) and read these
-module-level names (``TORCH_FILE_NAMES``)::
+module-level names (``practicaldl.torch.TORCH_FILE_NAMES``)::
 
     model     a torch.nn.Module                                    gradcheck, diagnose
     inputs    a tensor, a tuple of tensors (model(*inputs)) or
@@ -24,16 +24,8 @@ from pathlib import Path
 
 import torch
 
+from . import TORCH_FILE_NAMES
 from .batch import check_inputs
-
-#: name -> what the file must bind it to
-TORCH_FILE_NAMES = {
-    "model": "a torch.nn.Module",
-    "inputs": "a tensor, a tuple of tensors (model(*inputs)) or a dict of them (model(**inputs))",
-    "targets": "a tensor (None when loss_fn takes only the output)",
-    "loss_fn": "a callable: loss_fn(model(inputs), targets) -> scalar tensor",
-}
-
 
 class TorchFileError(ValueError):
     """A ``--torch`` file that cannot be used: missing, raising, or not defining the names."""
