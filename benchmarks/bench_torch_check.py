@@ -2,7 +2,7 @@
 
 Run (from the repository root; needs PyTorch, ``pip install -e ".[torch]"``)::
 
-    python benchmarks/bench_torch_check.py                 # 5 rounds (about a minute on 2 cores)
+    python benchmarks/bench_torch_check.py                 # 5 rounds (a few seconds)
     python benchmarks/bench_torch_check.py --rounds 3 --threads 2 --json out.json
 
 Model: ``nn.Sequential(Linear(784, 128), ReLU, Dropout(0.2), Linear(128, 10))`` in training mode
