@@ -59,6 +59,19 @@ def test_correct_sequential_passes_with_and_without_dropout(dropout, method):
         assert first.shape == (8, 4) and first.n_entries == 32 and first.worst
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_in_either_mode_passes(training):
+    """Training mode normalises by the batch's statistics (and updates the copy's running ones, unused
+    there); evaluation mode by the running statistics: either way one fixed function of the parameters."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 3))
+    x, y = batch()
+    running = model[1].running_mean.clone()
+    report = pdt.check_module(model.train(training), nn.CrossEntropyLoss(), x, y)
+    assert report.passed and "1.weight" in report.per_parameter
+    assert torch.equal(model[1].running_mean, running)
+
+
 def test_dropout_draws_the_same_masks_in_every_evaluation(monkeypatch):
     """Half the units dropped: the check passes because every evaluation sees the masks of the analytic
     pass. Fresh masks per evaluation (pytorch/pytorch#114333) make the centred differences garbage."""
