@@ -20,6 +20,8 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from .torch import TORCH_FILE_NAMES
+
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE = 0, 1, 2
 
 APP_HELP = """practicaldl: see what initialization and regularization do, check gradients, compare choices.
@@ -169,6 +171,13 @@ DATASET_OPT = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP)
 FRESH_HIDDEN_OPT = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model).")
 FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation")
 FRESH_INIT_OPT = typer.Option("he", "--init")
+TORCH_OPT = typer.Option(None, "--torch", help="A Python file defining a PyTorch model and a batch: model, inputs, "
+                                               "targets, loss_fn (see TORCH FILES in this help).")
+TORCH_FILES_HELP = (
+    "[bold]TORCH FILES[/bold]: --torch FILE.py runs the file (not as __main__: its main block does not run) and "
+    "reads these names.\n\n"
+    + "".join(f"[bold]{name}[/bold]: {what}.\n\n" for name, what in TORCH_FILE_NAMES.items())
+    + "A file missing a name, or defining one of the wrong type, exits 2 with a message naming it.")
 
 
 @app.callback(invoke_without_command=True)
@@ -371,8 +380,9 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 
 
 # -- gradcheck -------------------------------------------------------------------------------------
-@app.command()
-def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+@app.command(epilog=TORCH_FILES_HELP)
+def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT,
+              hidden: str = FRESH_HIDDEN_OPT,
               activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
               l2: float = typer.Option(0.0, "--l2"),
               keep_prob: float = typer.Option(1.0, "--keep-prob", help="Dropout during the check (masks replayed)."),
@@ -384,10 +394,18 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
               jobs: Optional[int] = typer.Option(None, "--jobs", help="Threads that share the check (the same numbers "
                                                                       "for any value; default: 2 on a machine with "
                                                                       "two cores or more, else 1)."),
+              torch_file: Optional[Path] = TORCH_OPT,
+              method: Optional[str] = typer.Option(None, "--method",
+                                                   help="With --torch: loop (every entry, the default) or directional "
+                                                        "(random directions, then the faulty parameters named; for "
+                                                        "large models)."),
               json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Check backprop against centred differences: overall difference, one line per parameter, a verdict.
 
     Exit code 1 when the check fails.
+
+    With --torch FILE.py: a PyTorch model's gradients by parameter name (0.weight, fc1.bias, ...), in float64.
+    Dropout draws the same masks in every evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
 
     Examples:
 
@@ -396,11 +414,19 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
       practicaldl gradcheck --plant-bug dW2
 
       practicaldl gradcheck --model he --dataset circles --json
+
+      practicaldl gradcheck --torch examples/torch_custom_function_bug.py
+
+      practicaldl gradcheck --torch big_model.py --method directional
     """
     o = Output(json_out, quiet)
+    if torch_file is not None:
+        return _torch_gradcheck(ctx, o, torch_file, method)
     with _Guard():
         from . import gradcheck as gc
 
+        if method is not None:
+            raise UsageProblem("--method applies to --torch checks (loop or directional)")
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
         if jobs is not None and jobs <= 0:
@@ -462,19 +488,26 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
 
 
 # -- diagnose --------------------------------------------------------------------------------------
-@app.command()
-def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+@app.command(epilog=TORCH_FILES_HELP)
+def diagnose(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT,
+             hidden: str = FRESH_HIDDEN_OPT,
              activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
              init_scale: float = typer.Option(1.0, "--init-scale"),
              seed: int = typer.Option(0, "--seed"),
              target_error: float = typer.Option(0.0, "--target-error", min=0.0, max=1.0,
                                                 help="Human-level (or Bayes) error the model is measured against "
                                                      "for avoidable bias, e.g. 0.15 for data with 15% label noise."),
+             torch_file: Optional[Path] = TORCH_OPT,
+             plot: Optional[Path] = typer.Option(None, "--plot",
+                                                 help="Also draw each layer's activation histogram to this .png file."),
              json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Diagnose a network: symmetry, dead units, saturation, vanishing / exploding signals, bias / variance.
 
     A saved model is diagnosed as trained (with its train / test accuracy on --dataset); without --model,
     a fresh network as it would start training. Exit code 1 when there is an error-severity finding.
+
+    With --torch FILE.py: a PyTorch model, through hooks on its Linear and Conv layers, with the same findings.
+    The gradient findings need targets in the file; FILE.py: see TORCH FILES below.
 
     Examples:
 
@@ -485,8 +518,14 @@ def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidd
       practicaldl diagnose --model he --dataset circles
 
       practicaldl diagnose --model overfit --dataset noisy --target-error 0.15
+
+      practicaldl diagnose --torch examples/torch_deep_tanh.py --plot tanh.png
     """
     o = Output(json_out, quiet)
+    if plot is not None and plot.suffix.lower() != ".png":
+        _fail(f"invalid value for --plot: it must end in .png, got {str(plot)!r}")
+    if torch_file is not None:
+        return _torch_diagnose(ctx, o, torch_file, plot)
     with _Guard():
         from .diagnostics.probes import diagnose as run_diagnose
 
@@ -509,13 +548,95 @@ def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidd
             report = run_diagnose(clf, data.X_train, data.y_train)
             source = {"dataset": data.name, "hidden_layer_sizes": list(clf.hidden_layer_sizes), "init": init,
                       "init_scale": init_scale, "seed": seed, "at": "initialization"}
+        _diagnosis_done(o, report, source, plot)
+
+
+def _diagnosis_done(o: Output, report, source: dict, plot: Optional[Path]) -> None:
+    """Show the report (table or JSON), draw --plot, exit 1 on an error-severity finding."""
+    if plot is not None:
+        from .diagnostics.plots import plot_activation_histograms
+
+        plot_activation_histograms(report, plot)
+        o.message(f"Activation histograms written: {plot}")
+    o.show(report)
+    o.json({"source": source, **report.to_dict()})
+    errors = [f for f in report.findings if f.severity == "error"]
+    if errors:
+        o.message(f"[red]{len(errors)} error-severity finding(s)[/red]: {', '.join(f.kind for f in errors)}")
+        raise typer.Exit(EXIT_FAILED_CHECK)
+    o.message("[green]No error-severity finding.[/green]")
+
+
+# -- PyTorch models (--torch FILE.py) ---------------------------------------------------------------
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not left at its default)."""
+    return getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+
+
+def _torch_only(ctx: typer.Context, allowed: set) -> None:
+    """Refuse options of the NumPy network given on the command line together with --torch."""
+    for param in ctx.command.params:
+        if param.name not in allowed and _given(ctx, param.name):
+            raise UsageProblem(f"{param.opts[0]} does not apply with --torch "
+                               "(the file defines the model and the batch)")
+
+
+def _load_torch(path: Path, required: tuple) -> dict:
+    try:
+        from .torch import require_torch
+
+        require_torch()
+    except ImportError as exc:
+        raise UsageProblem(f"--torch needs PyTorch: {exc}") from None
+    from .torch.files import load_torch_file
+
+    return load_torch_file(path, required)
+
+
+def _torch_gradcheck(ctx: typer.Context, o: Output, path: Path, method: Optional[str]) -> None:
+    with _Guard():
+        _torch_only(ctx, {"torch_file", "method", "epsilon", "json_out", "quiet"})
+        if method is not None and method not in ("loop", "directional"):
+            raise UsageProblem(f"invalid value for --method: it must be one of ['directional', 'loop'], got {method!r}")
+        epsilon = ctx.params["epsilon"] if _given(ctx, "epsilon") else 1e-6
+        if not (np.isfinite(epsilon) and epsilon > 0):
+            raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
+        f = _load_torch(path, ("model", "inputs", "targets", "loss_fn"))
+        from .torch.check import BackwardError, check_module
+
+        n = sum(p.numel() for p in f["model"].parameters() if p.requires_grad)
+        method = method or "loop"
+        with o.progress() as progress:
+            task = progress.add_task(f"checking {n} parameters ({method})",
+                                     total=2 * n + 1 if method == "loop" else None)
+            try:
+                report = check_module(f["model"], f["loss_fn"], f["inputs"], f["targets"], epsilon=epsilon,
+                                      method=method, progress=lambda k: progress.update(task, completed=k))
+            except BackwardError as exc:
+                _fail(str(exc), EXIT_FAILED_CHECK)
+        source = {"torch": str(path), "model": type(f["model"]).__name__, "n_parameters": n, "method": method}
         o.show(report)
         o.json({"source": source, **report.to_dict()})
-        errors = [f for f in report.findings if f.severity == "error"]
-        if errors:
-            o.message(f"[red]{len(errors)} error-severity finding(s)[/red]: {', '.join(f.kind for f in errors)}")
+        if not report.passed:
+            o.message(f"[red]Gradient check failed[/red]: {report.verdict}"
+                      + (f" ({', '.join(report.failing)})" if report.failing else ""))
             raise typer.Exit(EXIT_FAILED_CHECK)
-        o.message("[green]No error-severity finding.[/green]")
+        o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+
+
+def _torch_diagnose(ctx: typer.Context, o: Output, path: Path, plot: Optional[Path]) -> None:
+    with _Guard():
+        _torch_only(ctx, {"torch_file", "plot", "json_out", "quiet"})
+        f = _load_torch(path, ("model", "inputs"))
+        from .torch.check import BackwardError
+        from .torch.diagnose import diagnose_module
+
+        try:
+            report = diagnose_module(f["model"], f["inputs"], f["targets"], loss_fn=f["loss_fn"])
+        except BackwardError as exc:
+            _fail(str(exc), EXIT_FAILED_CHECK)
+        source = {"torch": str(path), "model": type(f["model"]).__name__, "targets": f["targets"] is not None}
+        _diagnosis_done(o, report, source, plot)
 
 
 # -- report ----------------------------------------------------------------------------------------

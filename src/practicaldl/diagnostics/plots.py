@@ -141,14 +141,16 @@ def activation_histograms_figure(reports, *, quantity: str = "a", title: str | N
 def plot_training_diagnostics(records: list, path, *, title: str | None = None) -> Path:
     """Gradient norm, update-to-weight ratio and dead fraction per layer vs iteration; returns ``path``.
 
-    ``records`` are ``TrainingMonitor.records`` (or ``NeuralNetClassifier.training_diagnostics_``).
+    ``records`` are ``TrainingMonitor.records`` (or ``NeuralNetClassifier.training_diagnostics_``,
+    or ``practicaldl.torch.TrainingMonitor.records``, whose lines are named by module).
     """
     path = _check_png_path(path)
     if not records:
         raise ValueError("records must hold at least one TrainingMonitor record, got none")
     iterations = [r["iteration"] for r in records]
     n_layers = len(records[0]["grad_norm"])
-    panels = [("grad_norm", "||dW_l||", True), ("update_ratio", "lr ||dW_l|| / ||W_l||", True),
+    names = records[0].get("layers")  # module names (PyTorch records)
+    panels = [("grad_norm", "||dW_l||", True), ("update_ratio", "update / weight: ||step|| / ||W_l||", True),
               ("dead_fraction", "dead fraction", False)]
     panels = [p for p in panels if any(v is not None for r in records for v in r.get(p[0], []))]
     fig = Figure(figsize=(4.2 * len(panels), 3.2), layout="constrained")
@@ -160,11 +162,12 @@ def plot_training_diagnostics(records: list, path, *, title: str | None = None) 
                 continue
             pts = [(t, v) for t, v in zip(iterations, values) if v is not None and (v > 0 or not log)]
             if pts:
-                ax.plot(*zip(*pts), label=f"layer {l + 1}")
+                ax.plot(*zip(*pts), label=f"layer {l + 1}" + (f" ({names[l]})" if names else ""))
         if log:
             ax.set_yscale("log")
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.suptitle(title or "training diagnostics", fontsize=10)
     return _write_png(fig, path)
