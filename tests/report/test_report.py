@@ -47,8 +47,8 @@ def test_report_folder_holds_valid_pngs_and_the_documents(report_dir):
     import matplotlib.image as mpimg
 
     names = sorted(p.name for p in (report_dir / "figures").iterdir())
-    assert names == ["gradcheck-differences.png", "inits-accuracy.png", "inits-activations.png",
-                     "inits-boundaries.png", "inits-cost.png"]
+    assert names == ["gradcheck-differences.png", "inits-accuracy.png", "inits-activations-init.png",
+                     "inits-activations.png", "inits-boundaries.png", "inits-cost.png", "inits-weights.png"]
     for name in names:
         data = (report_dir / "figures" / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE)

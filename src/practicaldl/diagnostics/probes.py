@@ -295,6 +295,7 @@ def _layer_stats(params, cache, grads, Y, L, activation, output) -> list:
             "identical_groups": len(groups),
             "z_hist": _histogram(Z),
             "a_hist": _histogram(A),
+            "w_hist": _histogram(W),
         })
         prev_rms = z_rms
     return layers
