@@ -85,6 +85,12 @@ CLASS_COLORS = ("#b2182b", "#2166ac", "#1b9e77", "#7570b3", "#e6ab02", "#66a61e"
 
 
 def figure_decision_boundaries(section: dict) -> Optional[bytes]:
+    """``decision_boundaries_figure`` as PNG bytes (None for non-2-D data)."""
+    fig = decision_boundaries_figure(section)
+    return None if fig is None else png_bytes(fig)
+
+
+def decision_boundaries_figure(section: dict):
     """One panel per configuration (its first seed): the stored grid, the training points (filled)
     and the test points (hollow), a legend of the classes and a colour bar. None for non-2-D data.
 
@@ -107,8 +113,11 @@ def figure_decision_boundaries(section: dict) -> Optional[bytes]:
     X_te, y_te = np.asarray(data["X_test"]), np.asarray(data["y_test"])
     classes = np.unique(np.concatenate([y_tr, y_te]))
     colors = [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(len(classes))]
-    names = (section.get("dataset") or {}).get("preprocessing") or {}
-    axis_names = names.get("numeric", []) + names.get("categorical", []) if isinstance(names, dict) else []
+    pre = (section.get("dataset") or {}).get("preprocessing")
+    axis_names = []
+    if isinstance(pre, dict):  # a table: name the two input columns
+        scaled = " (standardized)" if pre.get("standardize") else ""
+        axis_names = [f"{c}{scaled}" for c in pre.get("numeric", [])] + list(pre.get("categorical", []))
     mappable = None
     for ax, (label, rec) in zip(axes, groups.items()):
         g = rec["decision_grid"]
@@ -134,11 +143,12 @@ def figure_decision_boundaries(section: dict) -> Optional[bytes]:
         ax.set_xlabel(axis_names[0] if len(axis_names) == 2 else "x1", fontsize=8)
         ax.set_ylabel(axis_names[1] if len(axis_names) == 2 else "x2", fontsize=8)
         ax.tick_params(labelsize=7)
-    handles = [Line2D([], [], ls="", marker="o", color=c, markersize=6, label=f"class {k}: train")
-               for c, k in zip(colors, classes.tolist())]
-    handles += [Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor=c, markersize=6,
-                       label=f"class {k}: test") for c, k in zip(colors, classes.tolist())]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
+    handles = []  # one legend column per class: its train marker above its test marker
+    for c, k in zip(colors, classes.tolist()):
+        handles += [Line2D([], [], ls="", marker="o", color=c, markersize=6, label=f"class {k}: train"),
+                    Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor=c, markersize=6,
+                           label=f"class {k}: test")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(classes), fontsize=8, frameon=False)
     if mappable is not None and len(classes) == 2:
         fig.colorbar(mappable, ax=axes.tolist(), shrink=0.85, label=f"P(y = {classes[1]})")
     elif mappable is not None:
@@ -146,7 +156,7 @@ def figure_decision_boundaries(section: dict) -> Optional[bytes]:
         bar.set_ticks(np.arange(len(classes)), labels=[str(k) for k in classes.tolist()])
     fig.suptitle(wrap(f"{_section_title(section)}: decision boundaries (filled: train, hollow: test)", width, 10),
                  fontsize=10)
-    return png_bytes(fig)
+    return fig
 
 
 def _layer_reports(section: dict, key: str) -> dict:

@@ -243,7 +243,9 @@ class StudyConfig:
 
     @classmethod
     def from_toml(cls, path) -> "StudyConfig":
-        """Read a TOML file: settings at the top level or under ``[study]``.
+        """Read a TOML file: settings at the top level or under ``[study]``, table options under ``[table]``.
+
+        Relative data paths (``dataset``, ``table.test``) are relative to the TOML file's folder.
 
         Python 3.11+ reads it with the standard library's ``tomllib``; 3.10 with ``tomli``, the
         same parser released on its own (a dependency on 3.10 only).
@@ -262,7 +264,22 @@ class StudyConfig:
         if set(data) == {"study"} or ("study" in data and isinstance(data["study"], dict)):
             rest = {k: v for k, v in data.items() if k != "study"}
             data = {**data["study"], **rest}
-        return cls.from_dict(data)
+        return cls.from_dict(_beside(data, path.parent))
+
+
+def _beside(data: dict, folder: Path) -> dict:
+    """``data`` with its relative data file paths made relative to ``folder`` (a TOML file's)."""
+    def place(value):
+        if isinstance(value, str) and value not in DATASETS and not Path(value).is_absolute():
+            return str(folder / value)
+        return value
+
+    data = dict(data)
+    if "dataset" in data:
+        data["dataset"] = place(data["dataset"])
+    if isinstance(data.get("table"), dict) and data["table"].get("test") is not None:
+        data["table"] = {**data["table"], "test": place(data["table"]["test"])}
+    return data
 
 
 def _fmt(value) -> str:
