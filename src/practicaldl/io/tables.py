@@ -36,12 +36,13 @@ import csv
 import numbers
 import re
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from ..core.validation import from_settings
 from .preprocessing import IMPUTE_STRATEGIES, as_text, fit_preprocessing
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
@@ -129,15 +130,7 @@ class TableOptions:
     @classmethod
     def from_dict(cls, data) -> "TableOptions":
         """From a plain dict (a TOML ``[table]``); unknown keys are refused."""
-        if isinstance(data, cls):
-            return data
-        if not isinstance(data, dict):
-            raise ValueError(f"table must be a table of settings, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown table settings {unknown}; valid settings are {sorted(names)}")
-        return cls(**data)
+        return data if isinstance(data, cls) else from_settings(cls, data, "table")
 
 
 def is_table_path(dataset) -> bool:
@@ -255,9 +248,9 @@ def _read_text(path: Path, sep: str, header: bool, skip_rows: int, sample: list[
 
 def _parser_message(name: str, exc: Exception, header: bool, skip_rows: int) -> str:
     text = _first_line(exc).replace("Error tokenizing data. C error: ", "")
-    fields_ = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
-    if fields_:
-        expected, line, saw = fields_.groups()
+    ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if ragged:
+        expected, line, saw = ragged.groups()
         return (f"{name}, line {line}: {saw} fields where the lines above have {expected} "
                 "(a stray separator, or a wrong --sep?)")
     quote = re.search(r"EOF inside string starting at row (\d+)", text)

@@ -14,12 +14,12 @@ import math
 import numbers
 import re
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from ..core.initializers import INITIALIZERS
-from ..core.validation import check_choice, check_non_negative, check_positive
+from ..core.validation import check_choice, check_non_negative, check_positive, from_settings
 from ..io.datasets import DATASETS
 from ..io.tables import TableOptions, is_table_path
 
@@ -233,13 +233,7 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "StudyConfig":
         """Build from a plain dict (a TOML table or ``to_dict()``); unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a study config must be a table of settings, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown study settings {unknown}; valid settings are {sorted(names)}")
-        return cls(**data)
+        return from_settings(cls, data, "study")
 
     @classmethod
     def from_toml(cls, path) -> "StudyConfig":
