@@ -139,8 +139,9 @@ def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
 
     ``data``: the ``io.datasets.Dataset`` it was trained on; for a table, its fitted
     preprocessing (which turns table rows into the estimator's features) and how the table was
-    read are saved with the model, so that ``predict`` takes raw rows. The ``.npz`` is written first, the ``.json`` (with both checksums) last, so a crash
-    between the two leaves a pair that ``load_model`` refuses rather than a wrong model.
+    read are saved with the model, so that ``predict`` takes raw rows. The ``.npz`` is written
+    first, the ``.json`` (with both checksums) last, so a crash between the two leaves a pair that
+    ``load_model`` refuses rather than a wrong model.
     """
     if not hasattr(clf, "parameters_"):
         raise ValueError("the model must be fitted before it is saved (it has no parameters_)")
@@ -148,7 +149,8 @@ def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
     L = len(params) // 2
     arrays = {k: np.ascontiguousarray(params[k]) for k in _param_keys(L)}
     preprocessing = None if data is None else data.preprocessing
-    pre_spec, table = None, None if preprocessing is None else table_metadata(data.info)
+    table = None if preprocessing is None else table_metadata(data.info)
+    pre_spec = None
     if preprocessing is not None:
         pre_spec, pre_arrays = preprocessing.to_saved()
         if len(preprocessing.feature_names_out) != clf.n_features_in_:
@@ -157,7 +159,7 @@ def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
         arrays.update({PREPROCESSING_PREFIX + k: v for k, v in pre_arrays.items()})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    data = buffer.getvalue()
+    npz_bytes = buffer.getvalue()
     config = {k: _jsonable(v) for k, v in clf.get_params(deep=False).items()}
     if callable(clf.init) and not isinstance(clf.init, str):
         config["init"] = getattr(clf.init, "__name__", "callable")
@@ -180,11 +182,11 @@ def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
         "table": table,
         "versions": _versions(),
         "arrays_file": npz_path.name,
-        "arrays_sha256": _sha256(data),
+        "arrays_sha256": _sha256(npz_bytes),
     }
     meta = json.loads(json.dumps(meta, allow_nan=False))  # exactly what a reader will parse
     meta["sha256"] = metadata_sha256(meta)
-    atomic_write_bytes(npz_path, data)
+    atomic_write_bytes(npz_path, npz_bytes)
     atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
     return npz_path, json_path
 

@@ -76,7 +76,7 @@ class Preprocessing:
         return {"numeric": list(self.numeric), "categorical": list(self.categorical),
                 "standardize": self.standardize, "impute": self.impute,
                 "categories": {c: list(k) for c, k in zip(self.categorical, self.categories)},
-                "n_features_out": len(self.feature_names_out)}
+                "features_out": self.feature_names_out, "n_features_out": len(self.feature_names_out)}
 
     # -- applying ---------------------------------------------------------------------------
     def transform(self, frame, *, unknown: str = "error", lines=None, source: str = "the rows") -> np.ndarray:
@@ -114,7 +114,7 @@ class Preprocessing:
         missing = np.isnan(X)
         if missing.any():
             if self.numeric_fill is None:
-                raise PreprocessingError(_missing_message(frame, self.numeric, missing, lines, source))
+                raise PreprocessingError(_missing_message(self.numeric, missing, lines, source))
             X = np.where(missing, self.numeric_fill, X)
         if not np.isfinite(X).all():
             column = self.numeric[int(np.argwhere(~np.isfinite(X))[0, 1])]
@@ -130,10 +130,11 @@ class Preprocessing:
         missing = text.isna().to_numpy()
         if missing.any():
             if self.categorical_fill is None:
-                raise PreprocessingError(_missing_message(values.to_frame(), [column], missing[:, None], lines, source))
+                raise PreprocessingError(_missing_message([column], missing[:, None], lines, source))
             text = text.where(~missing, self.categorical_fill[j])
-        index = {k: i for i, k in enumerate(categories)}
-        codes = np.array([index.get(v, -1) for v in text.to_numpy()], dtype=np.int64)
+        import pandas as pd
+
+        codes = pd.Index(categories).get_indexer(text.to_numpy())  # (m,), -1 where unseen
         unseen = codes < 0
         if unseen.any() and unknown == "error":
             raise PreprocessingError(
@@ -231,7 +232,7 @@ def _examples(values, lines, limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def _missing_message(frame, columns, missing: np.ndarray, lines, source: str) -> str:
+def _missing_message(columns, missing: np.ndarray, lines, source: str) -> str:
     """``source has missing values: col (count, lines ...), ...`` for a (m, n_columns) mask."""
     parts = []
     for j, column in enumerate(columns):

@@ -436,6 +436,29 @@ def split_rows(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, 
     return np.sort(train), np.sort(test), stratified
 
 
+def _split_table(frame, lines, y, target: str, features: list, options: TableOptions, name: str):
+    """``((train_frame, train_lines, y_train), (test_frame, test_lines, y_test), split)``: the rows of a
+    seeded split of ``frame``, or all of them and the ``options.test`` file's; ``split`` describes it."""
+    if options.test is None:
+        train, held, stratified = split_rows(y, options.test_size, options.split_seed)
+        kind = "stratified" if stratified else "random (a class has 1 row: not stratified)"
+        split = {"kind": "split", "test_size": options.test_size, "split_seed": options.split_seed,
+                 "stratified": stratified, "source": f"{name} (test rows)",
+                 "description": f"{kind} split of {name}: {1 - options.test_size:.0%} train / "
+                                f"{options.test_size:.0%} test, split seed {options.split_seed}"}
+        return ((frame.iloc[train].reset_index(drop=True), lines[train], y[train]),
+                (frame.iloc[held].reset_index(drop=True), lines[held], y[held]), split)
+    test = read_table(options.test, **options.reading())
+    absent = [c for c in [*features, target] if c not in test.frame.columns]
+    if absent:
+        raise TableError(f"test file {test.name} lacks the column(s) {absent} of {name}")
+    test_frame, test_lines, dropped = handle_missing(test.frame, test.lines, target, features, options, test.name)
+    y_test = encode_labels(test_frame[target], target, test.name, test_lines)[0]
+    split = {"kind": "file", "test_file": str(options.test), "test_rows_dropped": dropped, "source": test.name,
+             "description": f"test set from {test.name}"}
+    return (frame, lines, y), (test_frame, test_lines, y_test), split
+
+
 def load_table(path, options: Optional[TableOptions] = None, preprocessing=None):
     """A ``datasets.Dataset`` from a table file: features preprocessed, labels as read.
 
@@ -454,27 +477,9 @@ def load_table(path, options: Optional[TableOptions] = None, preprocessing=None)
     numeric, categorical = column_kinds(frame, features)
     y, label_notes = encode_labels(frame[target], target, name, lines)
     notes += label_notes
-    if options.test is not None:
-        test = read_table(options.test, **options.reading())
-        absent = [c for c in [*features, target] if c not in test.frame.columns]
-        if absent:
-            raise TableError(f"test file {test.name} lacks the column(s) {absent} of {name}")
-        test_frame, test_lines, test_dropped = handle_missing(test.frame, test.lines, target, features, options, test.name)
-        y_test, _ = encode_labels(test_frame[target], target, test.name, test_lines)
-        train_frame, train_lines, y_train = frame, lines, y
-        split = {"kind": "file", "test_file": str(options.test), "test_rows_dropped": test_dropped,
-                 "description": f"test set from {test.name}"}
-        test_source = test.name
-    else:
-        train, held, stratified = split_rows(y, options.test_size, options.split_seed)
-        train_frame, train_lines, y_train = frame.iloc[train].reset_index(drop=True), lines[train], y[train]
-        test_frame, test_lines, y_test = frame.iloc[held].reset_index(drop=True), lines[held], y[held]
-        split = {"kind": "split", "test_size": options.test_size, "split_seed": options.split_seed,
-                 "stratified": stratified,
-                 "description": (f"{'stratified' if stratified else 'random (a class has 1 row: not stratified)'} "
-                                 f"split of {name}: {1 - options.test_size:.0%} train / {options.test_size:.0%} test, "
-                                 f"split seed {options.split_seed}")}
-        test_source = f"{name} (test rows)"
+    train_rows, test_rows, split = _split_table(frame, lines, y, target, features, options, name)
+    (train_frame, train_lines, y_train), (test_frame, test_lines, y_test) = train_rows, test_rows
+    test_source = split.pop("source")
     missing_classes = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y_train).tolist()))
     if missing_classes:
         notes.append(f"the test set has labels that training never saw: {missing_classes}; they are always wrong")

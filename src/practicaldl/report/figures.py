@@ -115,9 +115,9 @@ def decision_boundaries_figure(section: dict):
     colors = [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(len(classes))]
     pre = (section.get("dataset") or {}).get("preprocessing")
     axis_names = []
-    if isinstance(pre, dict):  # a table: name the two input columns
+    if isinstance(pre, dict):  # a table: name the network's two inputs
         scaled = " (standardized)" if pre.get("standardize") else ""
-        axis_names = [f"{c}{scaled}" for c in pre.get("numeric", [])] + list(pre.get("categorical", []))
+        axis_names = [f"{c}{scaled if c in pre.get('numeric', []) else ''}" for c in pre.get("features_out", [])]
     mappable = None
     for ax, (label, rec) in zip(axes, groups.items()):
         g = rec["decision_grid"]
