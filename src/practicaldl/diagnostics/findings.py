@@ -48,6 +48,8 @@ THRESHOLDS: dict[str, float] = {
     "avoidable_bias_info": 0.02,
     "variance": 0.05,  # test_error - train_error above this: high variance (warning)
     "variance_info": 0.02,
+    # test accuracy at most this far above always predicting the most frequent test label (warning)
+    "majority_margin": 0.01,
     # during training: the update-to-weight ratio learning_rate * ||dW|| / ||W|| (rule of thumb ~1e-3)
     "update_ratio_high": 1e-1,  # above: steps too large, training may diverge (warning)
     "update_ratio_low": 1e-7,  # below: the layer has stopped learning (info)
@@ -111,9 +113,9 @@ class DiagnosticReport:
     (sigmoid/tanh/softmax), ``confident_wrong_fraction`` (output layer, with Y), ``scale_ratio``
     (rms(Z_l) / rms(Z_{l-1})), ``weight_norm``,
     ``grad_norm``, ``relative_gradient`` (None without Y), ``identical_units`` and the histograms
-    ``z_hist`` / ``a_hist`` (``{"counts": [...], "edges": [...]}``). A PyTorch module's report
-    (``practicaldl.torch.diagnose_module``) has more keys per layer and ``notes`` on what it
-    could not look at.
+    ``z_hist`` / ``a_hist`` / ``w_hist`` (of the weights W_l) (``{"counts": [...], "edges": [...]}``).
+    A PyTorch module's report (``practicaldl.torch.diagnose_module``) has more keys per layer and
+    ``notes`` on what it could not look at.
     """
 
     findings: list = field(default_factory=list)

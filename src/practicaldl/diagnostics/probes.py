@@ -317,6 +317,7 @@ def _layer_stats(params, cache, grads, Y, L, activation, output) -> list:
             "relative_gradient": _num(relative),
             "identical_units": int(sum(len(g) for g in groups)),
             "identical_groups": len(groups),
+            "w_hist": _histogram(W),
         })
         prev_rms = stats["z_rms"]
     return layers

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..core.initializers import VARIANCES
 from ..diagnostics.findings import RECOMMENDED_SCHEME, DiagnosticReport, _num
-from ..diagnostics.probes import identical_row_groups, unit_statistics
+from ..diagnostics.probes import _histogram, identical_row_groups, unit_statistics
 from ..diagnostics.rules import layer_findings, nonfinite_findings
 from .batch import batch_size, call_loss, cast, check_inputs, device_of, forward
 from .check import copy_model, run_backward
@@ -206,7 +206,8 @@ def _weights(layer, activation, nxt, Zu) -> dict:
     return {"fan_in": fan_in, "fan_out": fan_out, "init_scheme": scheme, "init_std": init_std,
             "weight_rms": _num(weight_rms), "init_ratio": _num(weight_rms / init_std),
             "weight_norm": _num(weight_norm), "grad_norm": _num(grad_norm), "relative_gradient": _num(relative),
-            "identical_units": int(sum(len(g) for g in groups)), "identical_groups": len(groups)}
+            "identical_units": int(sum(len(g) for g in groups)), "identical_groups": len(groups),
+            "w_hist": _histogram(W.double().numpy())}
 
 
 def _identical_units(layer, nxt, Zu) -> list:
