@@ -192,3 +192,22 @@ def test_scores_figure_uses_log_axes_where_the_draw_was_logarithmic():
     assert [(p["name"], p["log_axis"]) for p in section["parameters"]] == [("learning_rate", True),
                                                                            ("init_scale", False)]
     assert figure_search_scores(section).startswith(b"\x89PNG")
+
+
+def test_a_search_on_a_table_with_its_options_from_toml(tmp_path, penguins_csv):
+    """A table's options ([table]) reach every trial; the validation split is taken from its training rows,
+    and the saved models carry the table's preprocessing."""
+    from practicaldl.io.models import load_saved
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "penguins.csv").write_bytes(Path(penguins_csv).read_bytes())
+    (tmp_path / "search.toml").write_text(
+        '[search]\nname = "p"\ndataset = "data/penguins.csv"\ntrials = 3\nmax_iter = 60\nhidden_layer_sizes = [4]\n'
+        '[search.space]\nlearning_rate = [0.01, 1.0]\n[table]\ntarget = "species"\nimpute = "median"\n')
+    search = SearchConfig.from_toml(tmp_path / "search.toml")
+    assert search.dataset == str(tmp_path / "data" / "penguins.csv") and search.table.target == "species"
+    section = run_search(search, out=tmp_path / "s")
+    assert all(r["status"] == "ok" and r["config"]["table"]["target"] == "species" for r in section["records"])
+    assert section["dataset"]["split"]["description"].startswith("a validation split: 25% of the training set")
+    saved = load_saved(tmp_path / "s" / section["records"][0]["model_path"])
+    assert saved.preprocessing is not None and saved.table["target"] == "species"

@@ -21,8 +21,9 @@ SPLITS = ("X_train", "y_train", "X_test", "y_test")
 
 
 def load_study_data(config) -> Dataset:
-    """The train / test data of a ``StudyConfig`` (or ``SearchConfig``): ``config.dataset``."""
-    return load_dataset(config.dataset)
+    """The train / test data of a ``StudyConfig``, ``SearchConfig`` or ``RunConfig``: its
+    ``dataset``, read with its ``table`` options (``io.datasets.load_dataset``)."""
+    return load_dataset(config.dataset, config.table)
 
 
 def _update(digest, array) -> None:
@@ -46,8 +47,10 @@ def data_checksum(data: Dataset) -> str:
 
 def validation_split(data: Dataset, fraction: float, seed: int) -> Dataset:
     """Hold out ``fraction`` of the training set as a validation set (stratified where every class
-    has two members, seeded): ``Dataset(X_fit, y_fit, X_val, y_val)``. The test set is left out,
-    so that choosing hyperparameters never looks at it.
+    has two members, seeded): the data set with ``(X_fit, y_fit)`` as its training set and
+    ``(X_val, y_val)`` in place of the test set, which is left out, so that choosing
+    hyperparameters never looks at it. (A table's preprocessing stays the one fitted on the whole
+    training set.)
     """
     from sklearn.model_selection import train_test_split
 
@@ -55,7 +58,11 @@ def validation_split(data: Dataset, fraction: float, seed: int) -> Dataset:
     stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
     X_fit, X_val, y_fit, y_val = train_test_split(data.X_train, y, test_size=fraction, stratify=stratify,
                                                   random_state=seed)
-    return Dataset(X_fit, y_fit, X_val, y_val, f"{data.name} (validation split)")
+    split = {"train_rows": int(len(y_fit)), "test_rows": int(len(y_val)),
+             "description": f"a validation split: {fraction:.0%} of the training set held out (seed {seed}); "
+                            "the test set is not used"}
+    info = None if data.info is None else {**data.info, "split": split}
+    return data._replace(X_train=X_fit, y_train=y_fit, X_test=X_val, y_test=y_val, info=info)
 
 
 def dataset_points(data: Dataset) -> Optional[dict]:

@@ -35,7 +35,6 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..engine.loop import NumericalError
-from ..io.datasets import load_dataset
 from .config import RunConfig, StudyConfig
 from .data import data_checksum, dataset_points, load_study_data
 from .executors import RETRIES, Crashed, Lost, check_jobs, make_executor
@@ -127,17 +126,17 @@ def _model_path(model_dir: Path, npz_path: Path) -> str:
 def run_one(run: RunConfig, model_dir=None, *, data=None) -> dict:
     """Train one network for ``run`` and return its result record (see the module docstring).
 
-    ``data`` (a ``Dataset``) is the data to train on, default ``load_dataset(run.dataset)``. With
+    ``data`` (a ``Dataset``) is the data to train on, default ``load_study_data(run)``. With
     ``model_dir`` the fitted model is saved there as ``<run_id>.npz`` + ``.json`` and
     ``model_path`` is that path (relative to ``model_dir``'s parent). A run that diverges is
     recorded (``status="diverged"``); any other exception propagates.
     """
-    data = load_dataset(run.dataset) if data is None else data
+    data = load_study_data(run) if data is None else data
     record, clf = _train(run, data, run_key(run, data_checksum(data)))
     if model_dir is not None and clf is not None:
         from ..io.models import save_model
 
-        npz_path, _ = save_model(clf, Path(model_dir) / run.run_id)
+        npz_path, _ = save_model(clf, Path(model_dir) / run.run_id, data=data)
         record["model_path"] = _model_path(Path(model_dir), npz_path)
     return record
 
@@ -151,7 +150,7 @@ def _attempt(item, data) -> dict:
         if keep_model and clf is not None:
             from ..io.models import encode_model
 
-            model = encode_model(clf, run.run_id)
+            model = encode_model(clf, run.run_id, data=data)
     except Exception as exc:  # a run that raises is a result of its configuration: recorded, the study goes on
         first_line = (str(exc).splitlines() or [""])[0]
         record, model = empty_record(run, key, "error", f"{type(exc).__name__}: {first_line}",
@@ -189,13 +188,13 @@ class Progress:
 
 # -- a study -------------------------------------------------------------------------------------
 def execute_runs(runs: list[RunConfig], data, *, kind: str, config: dict, data_points: Optional[dict] = None,
-                 jobs: Optional[int] = None, scheduler=None, out=None, model_dir=None, retries: int = RETRIES,
+                 dataset: Optional[dict] = None, jobs: Optional[int] = None, scheduler=None, out=None, model_dir=None, retries: int = RETRIES,
                  on_result: Optional[Callable[[dict], None]] = None,
                  on_progress: Optional[Callable[[Progress], None]] = None) -> list[dict]:
     """The records of ``runs`` on ``data``, in ``runs`` order (the engine of ``run_study`` and
     ``run_search``). With ``out``, the study folder: opened (checked, resumed), every record
-    written as it arrives, models in ``out/models``; ``kind``, ``config`` and ``data_points``
-    go into its manifest."""
+    written as it arrives, models in ``out/models``; ``kind``, ``config``, ``data_points`` and
+    ``dataset`` (what ``study_section`` takes) go into its manifest."""
     if jobs is not None:
         check_jobs(jobs)
     if out is not None and model_dir is not None:
@@ -218,7 +217,7 @@ def execute_runs(runs: list[RunConfig], data, *, kind: str, config: dict, data_p
     with make_executor(scheduler, jobs, retries) if todo else nullcontext() as executor:
         if folder is not None:  # written once the runs can start: a bad scheduler leaves no files
             folder.write_manifest(kind=kind, config=config, checksum=checksum, runs=runs, keys=keys,
-                                  data_points=data_points)
+                                  data_points=data_points, dataset=dataset)
         started = time.perf_counter()
         report(executor, started)
         for i, outcome in executor.map(_attempt, todo, data) if todo else ():
@@ -248,12 +247,14 @@ def _finish(run: RunConfig, key: str, outcome, model_dir: Optional[Path]) -> dic
     return record
 
 
-def study_section(config: dict, records: list[dict], data_points: Optional[dict], *,
+def study_section(config: dict, records: list[dict], data_points: Optional[dict], dataset: Optional[dict], *,
                   expected: Optional[int] = None) -> dict:
-    """A report section: ``{"kind": "study", "config", "records", "aggregate", "data"}``, plus
-    ``"partial": {"recorded", "total"}`` when fewer than ``expected`` runs are recorded."""
+    """A report section: ``{"kind": "study", "config", "records", "aggregate", "data", "dataset"}``
+    (``data``: the points of 2-D data; ``dataset``: ``io.datasets.describe_dataset``'s description:
+    source, rows, columns, target, preprocessing, split), plus ``"partial": {"recorded", "total"}``
+    when fewer than ``expected`` runs are recorded."""
     section = {"kind": "study", "config": config, "records": records, "aggregate": aggregate(records),
-               "data": data_points}
+               "data": data_points, "dataset": dataset}
     if expected is not None and len(records) < expected:
         section["partial"] = {"recorded": len(records), "total": expected}
     return section
@@ -275,10 +276,10 @@ def run_study(config: StudyConfig, *, jobs: Optional[int] = None, scheduler=None
     """
     data = load_study_data(config)
     points = dataset_points(data)
-    records = execute_runs(config.expand(), data, kind="study", config=config.to_dict(), data_points=points, jobs=jobs,
-                           scheduler=scheduler, out=out, model_dir=model_dir, retries=retries, on_result=on_result,
-                           on_progress=on_progress)
-    return study_section(config.to_dict(), records, points)
+    records = execute_runs(config.expand(), data, kind="study", config=config.to_dict(), data_points=points,
+                           dataset=data.info, jobs=jobs, scheduler=scheduler, out=out, model_dir=model_dir,
+                           retries=retries, on_result=on_result, on_progress=on_progress)
+    return study_section(config.to_dict(), records, points, data.info)
 
 
 def section_from_folder(path) -> dict:
@@ -288,8 +289,9 @@ def section_from_folder(path) -> dict:
     if manifest["kind"] == "search":
         from .search import search_section
 
-        return search_section(manifest["config"], records, expected=len(manifest["runs"]))
-    return study_section(manifest["config"], records, manifest.get("data"), expected=len(manifest["runs"]))
+        return search_section(manifest["config"], records, manifest.get("dataset"), expected=len(manifest["runs"]))
+    return study_section(manifest["config"], records, manifest.get("data"), manifest.get("dataset"),
+                         expected=len(manifest["runs"]))
 
 
 def aggregate(records: list[dict]) -> list[dict]:

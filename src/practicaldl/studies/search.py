@@ -41,11 +41,14 @@ import math
 import numbers
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .config import OVERRIDABLE, StudyConfig, check_dataset, from_settings, read_toml, settings_dict
+from ..core.validation import from_settings
+from ..io.tables import TableOptions
+from .config import OVERRIDABLE, StudyConfig, _beside, check_dataset, check_table, read_toml, settings_dict
 from .executors import RETRIES
 
 
@@ -237,6 +240,7 @@ class SearchConfig:
 
     name: str = "search"
     dataset: str = "circles"
+    table: Optional[TableOptions] = None  # a table file's options (TOML: a [table] section)
     space: dict = field(default_factory=lambda: {"learning_rate": {"loguniform": [1e-4, 1.0]}})
     trials: int = 20
     seed: int = 0
@@ -272,6 +276,7 @@ class SearchConfig:
         if unknown:
             raise ValueError(f"space.{unknown[0]} is not a setting a run takes; the space may set {sorted(OVERRIDABLE)}")
         check_dataset(self.dataset)
+        self.table = check_table(self.dataset, self.table)
         self.to_study()  # every other setting, with the study's rules
         return self
 
@@ -285,13 +290,15 @@ class SearchConfig:
     def to_study(self) -> StudyConfig:
         """The study that runs the trials: one configuration per trial, over ``seeds``."""
         configurations = [{"label": trial_label(t), **values} for t, values in enumerate(self.sample(), 1)]
-        return StudyConfig(name=self.name, dataset=self.dataset, hidden_layer_sizes=self.hidden_layer_sizes,
+        return StudyConfig(name=self.name, dataset=self.dataset, table=self.table, hidden_layer_sizes=self.hidden_layer_sizes,
                            activation=self.activation, max_iter=self.max_iter, batch_size=self.batch_size,
                            seeds=self.seeds, configurations=configurations, grid_points=0, diagnose=False,
                            target_error=self.target_error, title=self.title, description=self.description)
 
     def to_dict(self) -> dict:
-        return settings_dict(self)
+        d = settings_dict(self)
+        d["table"] = None if self.table is None else self.table.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
@@ -301,17 +308,18 @@ class SearchConfig:
     @classmethod
     def from_toml(cls, path) -> "SearchConfig":
         """Read a TOML file: settings at the top level or under ``[search]``, the space under
-        ``[space]`` or ``[search.space]``."""
-        return cls.from_dict(read_toml(path, "search"))
+        ``[space]`` or ``[search.space]``, table options under ``[table]``; relative data paths are
+        relative to the file's folder (as ``StudyConfig.from_toml``)."""
+        return cls.from_dict(_beside(read_toml(path, "search"), Path(path).parent))
 
 
-def search_section(config: dict, records: list[dict], *, expected: Optional[int] = None) -> dict:
-    """A report section: ``{"kind": "search", "config", "parameters", "records", "aggregate", "data"}``
-    (``parameters``: the sampled ones, ``parameters(space)``), plus ``"partial"`` when fewer than
-    ``expected`` runs are recorded. The trials' values are read from the records' ``config``."""
+def search_section(config: dict, records: list[dict], dataset: Optional[dict] = None, *,
+                   expected: Optional[int] = None) -> dict:
+    """A report section: ``study_section``'s keys with kind "search", plus ``"parameters"`` (the
+    sampled ones, ``parameters(space)``). The trials' values are read from the records' ``config``."""
     from .runner import study_section
 
-    section = study_section(config, records, None, expected=expected)
+    section = study_section(config, records, None, dataset, expected=expected)
     return {"kind": "search", **{k: v for k, v in section.items() if k != "kind"},
             "parameters": parameters(parse_space(config["space"]))}
 
@@ -324,7 +332,7 @@ def run_search(search: SearchConfig, *, jobs: Optional[int] = None, scheduler=No
     from .runner import execute_runs
 
     data = validation_split(load_study_data(search), search.validation_fraction, search.seed)
-    records = execute_runs(search.to_study().expand(), data, kind="search", config=search.to_dict(), jobs=jobs,
-                           scheduler=scheduler, out=out, retries=retries, on_result=on_result,
-                           on_progress=on_progress)
-    return search_section(search.to_dict(), records)
+    records = execute_runs(search.to_study().expand(), data, kind="search", config=search.to_dict(),
+                           dataset=data.info, jobs=jobs, scheduler=scheduler, out=out, retries=retries,
+                           on_result=on_result, on_progress=on_progress)
+    return search_section(search.to_dict(), records, data.info)

@@ -3,8 +3,8 @@
 Layout of a study folder (``--out``)::
 
     study.json                  the manifest: format, kind ("study" or "search"), the configuration,
-                                the data's checksum, the 2-D data points (for the report's panels)
-                                and every run of the study, in order: {"run_id", "key"}
+                                the data's checksum, the 2-D data points and the data's description
+                                (for the report) and every run of the study, in order: {"run_id", "key"}
     runs/<run_id>.json          one record per finished run, written atomically as it arrives
     models/<run_id>.npz, .json  the fitted model of each run that trained (``io.models``)
     results.json, index.html, summary.md, figures/
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -54,6 +54,8 @@ def _canonical(value):
     """JSON-ready, with every number a float (``0`` and ``0.0`` are the same setting)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if is_dataclass(value):  # table options
+        return _canonical(asdict(value))
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, (list, tuple)):
@@ -163,10 +165,10 @@ class StudyFolder:
         return {k: r for k, r in recorded.items() if r.get("status") != "lost"}
 
     def write_manifest(self, *, kind: str, config: dict, checksum: str, runs: list, keys: list[str],
-                       data_points: Optional[dict] = None) -> Path:
+                       data_points: Optional[dict] = None, dataset: Optional[dict] = None) -> Path:
         """``study.json``: what the folder holds (written when the runs start, after ``check``)."""
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "config": config,
-                    "data_checksum": checksum, "data": data_points,
+                    "data_checksum": checksum, "data": data_points, "dataset": dataset,
                     "runs": [{"run_id": run.run_id, "key": key} for run, key in zip(runs, keys)]}
         return atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
 
