@@ -92,17 +92,20 @@ class Output:
             sys.stdout.write(json.dumps(document, indent=2, default=_json_default) + "\n")
             sys.stdout.flush()
 
-    def progress(self):
-        """A bar per study: runs done / total, running and failed, time elapsed and an estimate of the time left."""
+    def progress(self, *, study: bool = False):
+        """Progress bars on stderr; ``study=True``: one per study (``_StudyBar``), with the runs
+        running and failed and an estimate of the time left."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[state]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
-                        console=self.err, disable=self.quiet, transient=False)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        if study:
+            columns[3:3] = [TextColumn("{task.fields[state]}")]
+            columns.append(TextColumn("{task.fields[eta]}"))
+        return Progress(*columns, console=self.err, disable=self.quiet, transient=False)
 
 
 class _StudyBar:
-    """An ``on_progress`` callback that draws one study's bar (``Output.progress``)."""
+    """An ``on_progress`` callback that draws one study's bar (``Output.progress(study=True)``)."""
 
     def __init__(self, progress, label: str):
         self.progress, self.label, self.task, self.last = progress, label, None, None
@@ -410,7 +413,7 @@ def _demo_notes(quick: bool) -> list:
 def _run_studies(studies, jobs, out: Path, o: Output) -> list:
     from .studies.runner import run_study
 
-    with o.progress() as progress:
+    with o.progress(study=True) as progress:
         return [run_study(study, jobs=jobs, model_dir=out / "models", on_progress=_StudyBar(progress, f"{study.name:<16}"))
                 for study in studies]
 
@@ -446,7 +449,7 @@ def _run_folder(kind: str, config, *, out: Path, scheduler, jobs, retries, o: Ou
     run = run_study if kind == "study" else run_search
     if scheduler is not None and not o.quiet:
         o.message(f"Starting the runs on {'a local Dask cluster' if scheduler == 'local' else scheduler} ...")
-    with _stoppable(out), o.progress() as progress:
+    with _stoppable(out), o.progress(study=True) as progress:
         bar = _StudyBar(progress, f"{config.name:<16}")
         section = run(config, jobs=jobs, scheduler=scheduler, out=out, retries=retries, on_progress=bar)
     p = bar.last
