@@ -17,7 +17,7 @@ distributed = pytest.importorskip("distributed", reason="dask.distributed is not
 
 import practicaldl as pdl  # noqa: E402
 from practicaldl.studies.config import StudyConfig  # noqa: E402
-from practicaldl.studies.executors import SchedulerLost, SchedulerUnavailable  # noqa: E402
+from practicaldl.studies.executors import SchedulerUnavailable  # noqa: E402
 from practicaldl.studies.runner import execute_runs, run_study  # noqa: E402
 
 SMALL = dict(name="small", dataset="circles", hidden_layer_sizes=(4, 3), max_iter=60, learning_rate=0.05,

@@ -230,3 +230,16 @@ def test_progress_estimates_the_time_left_from_the_runs_done_since_the_start():
     p = Progress(total=10, done=4, failed=1, running=2, recorded_before=2, elapsed_s=4.0)
     assert p.eta_s == 12.0
     assert Progress(total=10, done=2, failed=0, running=2, recorded_before=2, elapsed_s=4.0).eta_s is None
+
+
+def test_a_table_run_key_has_its_options_but_not_its_file_paths(penguins_csv, tmp_path):
+    study = StudyConfig(name="p", dataset=str(penguins_csv), table={"target": "species", "impute": "median"},
+                        hidden_layer_sizes=(3,), max_iter=5, seeds=(0,), diagnose=False, grid_points=0)
+    run = study.expand()[0]
+    checksum = data_checksum(load_study_data(study))
+    key = run_key(run, checksum)
+    assert run_key(dataclasses.replace(run, dataset="elsewhere/penguins.csv",
+                                       table=dataclasses.replace(run.table, test="elsewhere/test.csv")), checksum) == key
+    assert run_key(dataclasses.replace(run, table=dataclasses.replace(run.table, impute="mean")), checksum) != key
+    other = StudyConfig(**{**study.to_dict(), "table": {"target": "species", "impute": "mean"}})
+    assert data_checksum(load_study_data(other)) != checksum  # the preprocessed data differ too

@@ -10,7 +10,9 @@ then writes, each file atomically (temporary file + ``os.replace``)::
     out_dir/figures/*.png    <study>-cost.png        cost per iteration, every configuration, one axis
                              <study>-boundaries.png  decision boundaries, one panel per configuration (2-D data)
                              <study>-accuracy.png    train / test accuracy, mean +- std over seeds
-                             <study>-activations.png activation histograms per layer at initialization
+                             <study>-weights.png     histograms of each layer's weights after training
+                             <study>-activations.png activation histograms per layer after training
+                             <study>-activations-init.png  the same at initialization (when configurations differ there)
                              <search>-scores.png     validation accuracy against each sampled hyperparameter
                              <search>-cost.png       cost per iteration of the best trials
                              gradcheck-differences.png  per-parameter differences against the verdict bands

@@ -42,7 +42,6 @@ from .store import StudyFolder, run_key
 
 MAX_COST_POINTS = 400
 METRICS = ("train_accuracy", "test_accuracy", "gap", "final_cost", "time_s")
-STATUSES = ("ok", "diverged", "error", "lost")
 
 
 # -- one run ------------------------------------------------------------------------------------

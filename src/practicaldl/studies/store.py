@@ -14,7 +14,8 @@ Layout of a study folder (``--out``)::
 A run's **key** (``run_key``) is the SHA-256 of its full configuration (every field of its
 ``RunConfig`` that differs from the field's default, numbers as floats, so ``0`` and ``0.0`` are
 one value and a field added later with a default leaves old keys alone) together with the data's
-checksum (``studies.data``); the dataset's *name* is left out, the checksum names the data.
+checksum (``studies.data``); the paths of the data files (``dataset``, a table's ``test``) are
+left out: the checksum names the data, wherever it is read from.
 
 Opening a folder that already holds a study (the same command run again, or ``--resume``):
 
@@ -66,13 +67,16 @@ def _canonical(value):
 
 
 def run_key(run, checksum: str) -> str:
-    """SHA-256 (hex) of the run's configuration (fields that differ from their defaults, except
-    ``dataset``) and the data's checksum: what a recorded run is matched by."""
+    """SHA-256 (hex) of the run's configuration (fields that differ from their defaults, but not
+    the paths of its data files: ``dataset`` and a table's ``test``) and the data's checksum: what
+    a recorded run is matched by."""
     settings = {}
     for f in fields(run):
-        value = getattr(run, f.name)
-        if f.name != "dataset" and _canonical(value) != _canonical(f.default):
-            settings[f.name] = _canonical(value)
+        value = _canonical(getattr(run, f.name))
+        if f.name == "table" and isinstance(value, dict):
+            value = {**value, "test": None}
+        if f.name != "dataset" and value != _canonical(f.default):
+            settings[f.name] = value
     text = json.dumps({"run": settings, "data": checksum}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
