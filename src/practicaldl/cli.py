@@ -644,7 +644,7 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
 
     The study comes from flags or from a TOML file (--config) whose keys are StudyConfig's fields
     (name, dataset, hidden_layer_sizes, init, l2, keep_prob, learning_rate, seeds, max_iter, configurations, ...)
-    and, for a table, a [table] section with the table options (target, features, drop, impute, ...).
+    and, for a table, a \\[table] section with the table options (target, features, drop, impute, ...).
     The report names the data (file, rows, columns, target, preprocessing, split), the network and
     every hyperparameter. The runs go to local processes (--jobs), a local Dask cluster (--scheduler
     local) or a Dask cluster (--scheduler tcp://HOST:PORT); the records are the same. Each finished
@@ -717,9 +717,9 @@ def search(config: Optional[Path] = typer.Option(None, "--config", "-c", metavar
 
     The TOML file gives the space: learning_rate = [1e-4, 1.0] (log-uniform), l2 = [1e-3, 10.0]
     (log-uniform), keep_prob = [0.8, 0.9, 1.0] (a choice), hidden_layer_sizes = [[4, 64], [2, 32]]
-    (integer widths), init = ["he", "lecun"], or any distribution by name: {uniform = [a, b]},
-    {loguniform = [a, b]}, {one_minus_loguniform = [0.9, 0.999]}, {int = [a, b]}, {log_int = [a, b]},
-    {choice = [...]}. The same seed gives the same trials; each trial is scored on a validation
+    (integer widths), init = ["he", "lecun"], or any distribution by name: {uniform = \\[a, b]},
+    {loguniform = \\[a, b]}, {one_minus_loguniform = [0.9, 0.999]}, {int = \\[a, b]}, {log_int = \\[a, b]},
+    {choice = [...]}. A table's options go on the command line or in a \\[table] section. The same seed gives the same trials; each trial is scored on a validation
     split of the training set. The report: the best trials, and validation accuracy against each
     hyperparameter. Runs locally or on Dask, and resumes, as compare does.
 
