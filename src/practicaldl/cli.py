@@ -167,8 +167,8 @@ DATASET_HELP = "A built-in dataset (circles, moons, noisy, breast_cancer, digits
 MODEL_OPT = typer.Option(None, "--model", "-m", help="A saved model (MODEL.npz + .json).")
 DATASET_OPT = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP)
 FRESH_HIDDEN_OPT = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model).")
-FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation")
-FRESH_INIT_OPT = typer.Option("he", "--init")
+FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation", help="Hidden activation of a fresh network (no --model).")
+FRESH_INIT_OPT = typer.Option("he", "--init", help="Initializer of a fresh network (no --model).")
 
 
 @app.callback(invoke_without_command=True)
@@ -371,68 +371,102 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 
 
 # -- gradcheck -------------------------------------------------------------------------------------
-@app.command()
-def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
-              activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
-              l2: float = typer.Option(0.0, "--l2"),
+GRADCHECK_HELP = (
+    "Check backprop against centred differences: one line per parameter, a verdict.\n\n"
+    "The network is a saved model (--model), a fresh one (--hidden, --init, ...), or your own code (--code FILE.py). "
+    "The cost's rounding noise is measured, not assumed; a parameter that fails at --epsilon gets a second look at a "
+    "step suited to the noise before any failing verdict.\n\n"
+    "Verdicts: right, inconclusive (the check cannot tell; the cause and a remedy are printed), look closer, bug. "
+    "Exit code 0 when every parameter is right, 1 when the check fails or is inconclusive (the message says which), "
+    "2 for bad usage or a file that does not define the names below.\n\n"
+    "--code FILE.py must define `parameters` (a dict of named arrays: W1, b1, ... or any names) and "
+    "`cost_and_gradients(parameters)` returning (cost, grads), grads keyed 'd' + name (dW1 for W1); or, the course's "
+    "way, `parameters`, `X`, `Y`, `forward_propagation_n(X, Y, parameters)` returning (cost, cache) and "
+    "`backward_propagation_n(X, Y, cache)` returning grads (`forward_propagation` / `backward_propagation` work too). "
+    "Your own cost function is the one perturbed.\n\n"
+    "Examples:\n\n"
+    "  practicaldl gradcheck --hidden 5,3 --l2 0.7 --keep-prob 0.8\n\n"
+    "  practicaldl gradcheck --plant-bug dW2\n\n"
+    "  practicaldl gradcheck --code examples/gradcheck_course.py\n\n"
+    "  practicaldl gradcheck --model he --dataset circles --json")
+
+
+@app.command(help=GRADCHECK_HELP)
+def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT,
+              hidden: str = FRESH_HIDDEN_OPT, activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
+              l2: float = typer.Option(0.0, "--l2", help="L2 strength of the cost (fresh network)."),
               keep_prob: float = typer.Option(1.0, "--keep-prob", help="Dropout during the check (masks replayed)."),
-              seed: int = typer.Option(1, "--seed"),
+              seed: int = typer.Option(1, "--seed", help="Seed of a fresh network and its dropout masks."),
               max_samples: int = typer.Option(64, "--max-samples", help="Examples used (the first ones)."),
-              epsilon: float = typer.Option(1e-7, "--epsilon", help="Centred-difference step."),
+              epsilon: float = typer.Option(1e-7, "--epsilon", help="Centred-difference step of the first look."),
               plant_bug: Optional[str] = typer.Option(None, "--plant-bug",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
-              jobs: Optional[int] = typer.Option(None, "--jobs", help="Threads that share the check (the same numbers "
-                                                                      "for any value; default: 2 on a machine with "
-                                                                      "two cores or more, else 1)."),
+              code: Optional[Path] = typer.Option(None, "--code", help="Your own backprop: a Python file defining the "
+                                                                        "names above."),
+              method: Optional[str] = typer.Option(None, "--method", help="structured (default; practicaldl's own "
+                                                                          "network only), loop (default with --code) "
+                                                                          "or directional."),
               json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
-    """Check backprop against centred differences: overall difference, one line per parameter, a verdict.
-
-    Exit code 1 when the check fails.
-
-    Examples:
-
-      practicaldl gradcheck --hidden 5,3 --l2 0.7 --keep-prob 0.8
-
-      practicaldl gradcheck --plant-bug dW2
-
-      practicaldl gradcheck --model he --dataset circles --json
-    """
     o = Output(json_out, quiet)
     with _Guard():
         from . import gradcheck as gc
 
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
-        if jobs is not None and jobs <= 0:
-            raise UsageProblem(f"invalid value for --jobs: it must be a positive integer, got {jobs}")
         if not (np.isfinite(epsilon) and epsilon > 0):
             raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
-        data = _load_data(dataset)
-        if model is not None:
+        if method is not None and method not in gc.METHODS:
+            raise UsageProblem(f"invalid value for --method: it must be one of {list(gc.METHODS)}, got {method!r}")
+        if code is not None:
+            report, source = _code_gradcheck(ctx, gc, code, epsilon, method or "loop")
+        elif model is not None:
             if plant_bug:
                 raise UsageProblem("--plant-bug works on a fresh network, not with --model")
             from .io.models import load_model
 
+            data = _load_data(dataset)
             clf = load_model(model)
             if data.X_train.shape[1] != clf.n_features_in_:
                 raise UsageProblem(f"invalid value for --dataset: the model expects {clf.n_features_in_} features, "
                                    f"{data.name} has {data.X_train.shape[1]}")
             report = gc.check_classifier_gradients(clf, data.X_train, data.y_train, epsilon=epsilon,
-                                                   max_samples=max_samples, n_jobs=jobs)
+                                                   max_samples=max_samples, method=method or "structured")
             source = {"model": str(model), "dataset": data.name}
         else:
-            report, source = _fresh_gradcheck(gc, data, parse_hidden(hidden), activation, init, l2, keep_prob, seed,
-                                              max_samples, epsilon, plant_bug, jobs)
+            report, source = _fresh_gradcheck(gc, _load_data(dataset), parse_hidden(hidden), activation, init, l2,
+                                               keep_prob, seed, max_samples, epsilon, plant_bug, method or "structured")
         o.show(report)
         o.json({"source": source, **report.to_dict()})
-        if not report.passed:
-            o.message(f"[red]Gradient check failed[/red]: {report.verdict}")
-            raise typer.Exit(EXIT_FAILED_CHECK)
-        o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+        if report.passed:
+            o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+            return
+        word = "inconclusive" if report.verdict == "inconclusive" else "failed"
+        o.message(f"[red]Gradient check {word}[/red]: {report.message}")
+        raise typer.Exit(EXIT_FAILED_CHECK)
+
+
+_FRESH_ONLY = ("model", "dataset", "hidden", "activation", "init", "l2", "keep_prob", "seed", "max_samples",
+               "plant_bug")
+
+
+def _code_gradcheck(ctx, gc, code: Path, epsilon, method):
+    given = [name for name in _FRESH_ONLY if ctx.get_parameter_source(name).name == "COMMANDLINE"]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageProblem(f"--code checks your own file; {options} do not apply to it")
+    if method == "structured":
+        raise UsageProblem("invalid value for --method: structured checks practicaldl's own network; with --code "
+                           "use loop or directional")
+    from .gradcheck.usercode import load_module, user_problem
+
+    problem = user_problem(load_module(code), code.name)
+    check = gc.directional_check if method == "directional" else gc.gradient_check
+    report = check(problem.cost_fn, problem.parameters, problem.grads, epsilon)
+    return report, {"code": str(code), "style": problem.style, "method": method}
 
 
 def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max_samples, epsilon, plant_bug,
-                     jobs=None):
+                     method="structured"):
     from sklearn.preprocessing import LabelBinarizer
 
     from .core.network import backward_propagation, initialize_parameters
@@ -455,9 +489,9 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
 
     rng = np.random.RandomState(seed) if keep_prob < 1 else None
     report = gc.check_backprop(params, X, Y, l2=l2, keep_prob=keep_prob, rng=rng, epsilon=epsilon,
-                               activation=activation, output=output, backward=backward, n_jobs=jobs)
+                               activation=activation, output=output, backward=backward, method=method)
     source = {"dataset": data.name, "layer_dims": [X.shape[0], *sizes, Y.shape[0]], "init": init, "l2": l2,
-              "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug}
+              "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug, "method": method}
     return report, source
 
 
