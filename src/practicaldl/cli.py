@@ -373,7 +373,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 # -- gradcheck -------------------------------------------------------------------------------------
 GRADCHECK_HELP = (
     "Check backprop against centred differences: one line per parameter, a verdict.\n\n"
-    "The network is a saved model (--model), a fresh one (--hidden, --init, ...), or your own code (--code FILE.py). "
+    "The network is a saved model (--model), a fresh one (--hidden, --init, ...; biases 0.1 N(0, 1), so that no unit "
+    "sits exactly at a kink), or your own code (--code FILE.py). "
     "The cost's rounding noise is measured, not assumed; a parameter that fails at --epsilon gets a second look at a "
     "step suited to the noise before any failing verdict.\n\n"
     "Verdicts: right, inconclusive (the check cannot tell; the cause and a remedy are printed), look closer, bug. "
@@ -440,8 +441,10 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
         if report.passed:
             o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
             return
-        word = "inconclusive" if report.verdict == "inconclusive" else "failed"
-        o.message(f"[red]Gradient check {word}[/red]: {report.message}")
+        if report.verdict == "inconclusive":  # "inconclusive: b2 (cause; remedy)"
+            o.message(f"[red]Gradient check inconclusive[/red]: {report.message.split(': ', 1)[1]}")
+        else:
+            o.message(f"[red]Gradient check failed[/red]: {report.message}")
         raise typer.Exit(EXIT_FAILED_CHECK)
 
 
@@ -475,7 +478,11 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     classes = np.unique(data.y_train)
     Y = LabelBinarizer().fit(classes).transform(data.y_train[:max_samples]).T.astype(np.float64)  # (n_L, m)
     output = "sigmoid" if len(classes) == 2 else "softmax"
-    params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=np.random.RandomState(seed))
+    rng = np.random.RandomState(seed)
+    params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=rng)
+    for k in params:  # zero biases would put units exactly at a ReLU kink (an example whose inputs dropout removed)
+        if k[0] == "b":
+            params[k] = 0.1 * rng.standard_normal(params[k].shape)
     backward = None
     if plant_bug:
         keys = [f"d{k}" for k in params]

@@ -354,13 +354,14 @@ def _second_look(engine, state: _State, block: Block, compared, *, epsilon, sigm
        parameter, and the step re-chosen (once) if it grew.
     2. Richardson at that step; if the truncation then dominates, once more at the balanced step.
     3. Before convicting: the entries are looked at once more at ``PROBE_STEP`` (or 8 times the
-       step; an eighth of it where that would pass ``MAX_STEP``), and the failure must stand, at
-       both steps, on entries whose extrapolated differences agree at both. A cost that is flat
-       at small steps and wrong there (``log(1 - A)`` with A too close to 1 to move by one ulp)
-       fails that; a bug agrees at every scale (but a single wrong entry that crosses a kink at
-       the probe's step cannot be confirmed, and is inconclusive). A failure that rests only on
-       entries the second look could not use (they cross a kink at its steps), or that the
-       probe does not confirm, is "unresolved": the first look alone does not convict.
+       step; an eighth of it where that would pass ``MAX_STEP``, and then the probe must fail on
+       its own too), and the failure must stand on entries whose extrapolated differences agree
+       at both steps. A cost that is flat at small steps and wrong there (``log(1 - A)`` with A
+       too close to 1 to move by one ulp) fails that; a bug agrees at every scale (but a single
+       wrong entry that crosses a kink at the probe's step cannot be confirmed: inconclusive).
+       A failure that rests only on entries the second look could not use (they cross a kink at
+       its steps), or that the probe does not confirm, is "unresolved": the first look alone
+       does not convict.
     """
     ref = max(_norm(state.ana[compared]) + _norm(state.num[compared]), share)
     top = float(np.max(np.abs(engine.theta[block.span])))
@@ -416,8 +417,9 @@ def _second_look(engine, state: _State, block: Block, compared, *, epsilon, sigm
     with np.errstate(invalid="ignore"):
         agree = ~unusable & (np.abs((num - ana) - (state.num[use] - state.ana[use]))
                              <= K_NOISE * (sd + state.sd[use]) + slack + state.slack[use])
-    confirmed = agree.any() and judge(use[agree])[0] in _FAILING and _judge(
-        ana[agree], num[agree], sd[agree], slack[agree], threshold, share)[0] in _FAILING
+    confirmed = agree.any() and judge(use[agree])[0] in _FAILING
+    if confirmed and H < h:  # a smaller, noisier step agrees easily: it must fail on its own as well
+        confirmed = _judge(ana[agree], num[agree], sd[agree], slack[agree], threshold, share)[0] in _FAILING
     if confirmed:
         return result + (None, None)
     return ("unresolved",) + result[1:] + (

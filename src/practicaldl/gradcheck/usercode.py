@@ -82,11 +82,14 @@ def user_problem(module, filename: str = "the file") -> UserProblem:
     """The cost function, parameters and gradients the module defines (see the module docstring)."""
     names = set(vars(module))
     parameters = getattr(module, "parameters", None)
+    pair = next((p for p in PAIRS if p[0] in names or p[1] in names), None)
     if "cost_and_gradients" in names:
         missing = [n for n in ONE_FUNCTION if n not in names]
-    else:
-        pair = next((p for p in PAIRS if p[0] in names or p[1] in names), PAIRS[0])
+    elif pair is not None:
         missing = [n for n in ("parameters", "X", "Y", *pair) if n not in names]
+    else:
+        missing = [n for n in ("parameters",) if n not in names]
+        missing.append("cost_and_gradients (or X, Y, forward_propagation_n and backward_propagation_n)")
     if missing:
         raise UserCodeError(f"{filename} must define {CONTRACT}; it lacks: {', '.join(missing)}")
     if not isinstance(parameters, Mapping) or not parameters:
