@@ -36,24 +36,27 @@ numbers are used), and a kink otherwise. Kinks are listed and not compared.
     allowance  = K sqrt(sum sd_i^2) + ||slack||
     resolution = allowance / max(||grad|| + ||gradapprox||, SHARE_FLOOR share)
 
-``share`` is the parameter's share of the whole gradient, ``2 ||grad||_all sqrt(n_p / n)``, so
-that a parameter whose gradient is 0 or next to it (a dead unit) is judged against a thousandth
-of the others' scale, not against its own 0; any other parameter is judged against its own, so
-that a gradient off by 0.1% cannot hide in the noise of a small parameter. ``share`` depends on
-the analytic gradient alone: the same for every method. When the whole gradient
-is 0 to within the noise at the largest step (a dead network), a parameter that agrees within the
-noise is inconclusive: there is nothing to compare. right: ``difference < threshold``, or ``err <= allowance`` with
-``resolution <= MAX_RESOLUTION``; unresolved: ``err <= allowance`` but the noise could hide a bug;
-failing: ``err > allowance``, banded by difference ("look closer" or "bug").
+right: ``difference < threshold``, or ``err <= allowance`` with ``resolution <= MAX_RESOLUTION``
+(so a relative error of 2 MAX_RESOLUTION could not have hidden in the noise); unresolved:
+``err <= allowance`` but the noise could hide a bug; failing: ``err > allowance``, banded by
+difference ("look closer" or "bug"). ``share`` is the parameter's share of the whole gradient,
+``2 ||grad||_all sqrt(n_p / n)``: a parameter whose gradient is 0 or next to it (a dead unit) is
+judged against a thousandth of the others' scale rather than its own 0, and any other against its
+own, so that a gradient off by 0.1% cannot hide in the noise of a small parameter. It depends on
+the analytic gradient alone, so it is the same for every method. When the whole gradient is 0 to
+within the noise at the largest step (a dead network), a parameter that agrees within the noise
+is inconclusive: there is nothing to compare.
 
-**Second look**, before any verdict other than right: three steps h, 2h, 4h, with h the smallest
-step at which the noise alone stays below a quarter of ``MAX_RESOLUTION`` (where truncation and
-rounding balance for the resolution sought). Richardson's ``R(h) = (4 D(h) - D(2h)) / 3`` cancels
-the h^2 term of the truncation, and ``|R(2h) - R(h)|`` (the slack) bounds what is left whether J
-is smooth (h^4) or has a kink in a derivative (h). An entry whose fb does not double from h to 2h
-(``|fb(2h) - 2 fb(h)|`` beyond the noise and a quarter of ``|fb(2h)|``) crosses a kink at these
-steps and keeps its first look. If the slack still dominates, one more look where the measured
-truncation and the noise balance. Unresolved after that: **inconclusive**, with the cause.
+**Second look**, before any verdict other than right (``_second_look``): the noise measured again
+at the second look's step along the parameter's own entries, then three steps h, 2h, 4h, with h
+the smallest step (and at least epsilon) at which the noise alone stays below a quarter of
+``MAX_RESOLUTION``. Richardson's ``R(h) = (4 D(h) - D(2h)) / 3`` cancels the h^2 term of the
+truncation, and ``|R(2h) - R(h)|`` (the slack) bounds what is left whether J is smooth (h^4) or
+has a kink in a derivative (h). An entry whose fb does not double from h to 2h (``|fb(2h) -
+2 fb(h)|`` beyond the noise and a quarter of ``|fb(2h)|``) crosses a kink at these steps and keeps
+its first look. If the slack dominates, one more look where the measured truncation and noise
+balance. A failure is then confirmed at a second scale (``PROBE_STEP``) before it is reported.
+Unresolved after all that: **inconclusive**, with the cause.
 
 The same procedure serves the plain loop, the structured pass and the directional check (an
 "entry" is then a direction): an engine supplies ``deltas(index, step)`` and the verdicts follow
@@ -75,7 +78,7 @@ K_NOISE = 5.0
 MAX_RESOLUTION = 1e-4
 #: A parameter's gradient is judged against at least this fraction of its share of the whole.
 SHARE_FLOOR = 1e-3
-#: Random directions of the noise measurement (4 evaluations each).
+#: Random directions of the noise measurement (6 evaluations each).
 NOISE_DIRECTIONS = 4
 #: A second look's largest step, and the step of the probe before a failing verdict, relative to
 #: max(1, |theta|) of the parameter.
