@@ -145,10 +145,13 @@ class Structured:
         if linear is None:
             return self._pairs_up(l, rows, dA, np.ones(dA.shape, dtype=bool))
         U, margin = linear  # (n_l, n_L, m), (n_l, m)
-        change = self._loss(self.Z[self.L] + U[rows] * dA[:, None, :]) - self.losses
         beyond = ~(np.abs(dA) < margin[rows])  # a unit above would cross 0: go up explicitly
-        if beyond.any():
-            change[beyond] = self._pairs_up(l, rows, dA, beyond)[beyond]
+        change = self._pairs_up(l, rows, dA, beyond) if beyond.any() else np.zeros(dA.shape)
+        # the loss only where a pass changed an example: ReLU leaves about half unchanged (17% of the check)
+        at = np.flatnonzero((dA != 0) & ~beyond)  # as p m + c
+        p, c = np.divmod(at, self.m)
+        dZL = U[rows[p], :, c] * dA.reshape(-1)[at][:, None]  # (N, n_L)
+        change.reshape(-1)[at] = self._loss_rows(self.Zt[self.L][c] + dZL, self.Yt[c]) - self.losses[c]
         return change
 
     def _pairs_up(self, l, rows, dA, where):

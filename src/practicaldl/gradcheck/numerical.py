@@ -269,7 +269,7 @@ def _check_cost(cost, theta, shapes, J0, *, method, epsilon, threshold):
     if where is None:
         noise = judge.measure_noise(cost, theta, J0, epsilon)
         if not math.isfinite(noise.sigma):
-            where = "within a few ulps of theta"
+            where = "within 3 epsilon of theta"
     if where is None:
         return noise, None
     cause = f"the cost is not finite {where} (J = {J0})"

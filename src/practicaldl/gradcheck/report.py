@@ -51,8 +51,8 @@ class EntryCheck:
         return abs(self.analytic - self.numerical)
 
     def to_dict(self) -> dict:
-        return {"index": list(self.index), "analytic": self.analytic, "numerical": self.numerical,
-                "error": self.error}
+        return {"index": list(self.index), "analytic": _num(self.analytic), "numerical": _num(self.numerical),
+                "error": _num(self.error)}
 
 
 @dataclass
@@ -81,11 +81,11 @@ class ParameterCheck:
     remedy: str | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "difference": self.difference,
-                "raw_difference": self.raw_difference, "verdict": self.verdict, "passed": self.passed,
+        return {"name": self.name, "shape": list(self.shape), "difference": _num(self.difference),
+                "raw_difference": _num(self.raw_difference), "verdict": self.verdict, "passed": self.passed,
                 "worst": [e.to_dict() for e in self.worst], "kinks": [e.to_dict() for e in self.kinks],
-                "n_entries": self.n_entries, "step": self.step, "second_look": self.second_look,
-                "resolution": self.resolution, "cause": self.cause, "remedy": self.remedy}
+                "n_entries": self.n_entries, "step": _num(self.step), "second_look": self.second_look,
+                "resolution": _num(self.resolution), "cause": self.cause, "remedy": self.remedy}
 
 
 @dataclass
@@ -156,16 +156,18 @@ class GradCheckReport:
         return line
 
     def to_dict(self) -> dict:
-        return {"difference": self.difference, "raw_difference": self.raw_difference, "verdict": self.verdict,
-                "passed": self.passed, "message": self.message, "threshold": self.threshold,
-                "bug_threshold": BUG_THRESHOLD, "epsilon": self.epsilon, "noise": self.noise,
-                "n_evaluations": self.n_evaluations, "method": self.method, "cost": self.cost,
+        """The report as strict JSON types (a number that is not finite, such as the difference of a
+        parameter that was not compared, becomes None)."""
+        return {"difference": _num(self.difference), "raw_difference": _num(self.raw_difference),
+                "verdict": self.verdict, "passed": self.passed, "message": self.message, "threshold": self.threshold,
+                "bug_threshold": BUG_THRESHOLD, "epsilon": self.epsilon, "noise": _num(self.noise),
+                "n_evaluations": self.n_evaluations, "method": self.method, "cost": _num(self.cost),
                 "failing": self.failing, "inconclusive": self.inconclusive, "unchecked": self.unchecked,
                 "second_looks": self.second_looks, "notes": list(self.notes),
                 "per_parameter": {k: p.to_dict() for k, p in self.per_parameter.items()}}
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     _HEADER = ("parameter", "shape", "difference", "verdict", "step", "worst entry (analytic vs numerical)", "kinks")
 
@@ -221,6 +223,12 @@ class GradCheckReport:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _num(x):
+    """A float for JSON: None when not finite."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def _norm(x: np.ndarray) -> float:
     """``np.linalg.norm`` of a 1-D float64 vector (``sqrt(x . x)``), without its overhead."""
     return math.sqrt(float(x.dot(x)))
