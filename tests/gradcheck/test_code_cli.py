@@ -116,7 +116,7 @@ def test_bad_files_exit_2_with_the_reason(cli, tmp_path, text, needle):
 def test_options_that_do_not_apply_to_code_are_refused(cli):
     code = EXAMPLES / "gradcheck_course.py"
     result = cli("--code", code, "--plant-bug", "dW2", "--hidden", "3")
-    assert result.exit_code == 2 and "--hidden, --plant-bug do not apply to it" in result.stderr
+    assert result.exit_code == 2 and "--hidden, --plant-bug do not apply with --code" in result.stderr
     result = cli("--code", code, "--method", "structured")
     assert result.exit_code == 2 and "structured checks practicaldl's own network" in result.stderr
     assert cli("--code", "missing.py").exit_code == 2
