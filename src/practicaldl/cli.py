@@ -588,23 +588,29 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
               table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Check backprop against centred differences: one line per parameter, a verdict.
 
-    The network is a saved model (--model), a fresh one (--hidden, --init, ...; biases 0.1 N(0, 1), so that no unit
-    sits exactly at a ReLU kink), your own code (--code FILE.py) or a PyTorch model (--torch FILE.py). The cost's
-    rounding noise is measured, not assumed, and a parameter that fails at --epsilon gets a second look at a step
-    suited to the noise before any failing verdict.
+    The network is a saved model (--model), a fresh one (--hidden, --init, ...;
+    biases 0.1 N(0, 1), so that no unit sits exactly at a ReLU kink), your own
+    code (--code FILE.py) or a PyTorch model (--torch FILE.py). The cost's
+    rounding noise is measured, not assumed, and a parameter that fails at
+    --epsilon gets a second look at a step suited to the noise before any
+    failing verdict.
 
-    Verdicts: right, inconclusive (the check cannot tell; the cause and a remedy are printed), look closer, bug.
-    Exit code 0 when every parameter is right, 1 when the check fails or is inconclusive (the message says which),
-    2 for bad usage or a file that does not define the names it must.
+    Verdicts: right, inconclusive (the check cannot tell; the cause and a remedy
+    are printed), look closer, bug. Exit code 0 when every parameter is right, 1
+    when the check fails or is inconclusive (the message says which), 2 for bad
+    usage or a file that does not define the names it must.
 
-    --code FILE.py must define `parameters` (a dict of named arrays: W1, b1, ... or any names) and
-    `cost_and_gradients(parameters)` returning (cost, grads), grads keyed "d" + name (dW1 for W1); or, the course's
-    way, `parameters`, `X`, `Y`, `forward_propagation_n(X, Y, parameters)` returning (cost, cache) and
-    `backward_propagation_n(X, Y, cache)` returning grads (`forward_propagation` / `backward_propagation` work
-    too). Your own cost function is the one perturbed.
+    --code FILE.py must define `parameters` (a dict of named arrays: W1, b1, ...
+    or any names) and `cost_and_gradients(parameters)` returning (cost, grads),
+    grads keyed "d" + name (dW1 for W1); or, the course's way, `parameters`,
+    `X`, `Y`, `forward_propagation_n(X, Y, parameters)` returning (cost, cache)
+    and `backward_propagation_n(X, Y, cache)` returning grads
+    (`forward_propagation` / `backward_propagation` work too). Your own cost
+    function is the one perturbed.
 
-    With --torch FILE.py: a PyTorch model's gradients by parameter name (0.weight, fc1.bias, ...), in float64.
-    Dropout draws the same masks in every evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
+    With --torch FILE.py: a PyTorch model's gradients by parameter name
+    (0.weight, fc1.bias, ...), in float64. Dropout draws the same masks in every
+    evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
 
     Examples:
 
