@@ -764,33 +764,55 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
               keep_prob: float = typer.Option(1.0, "--keep-prob", metavar="P",
                                               help="Dropout during the check (masks replayed)."),
               seed: int = typer.Option(1, "--seed", metavar="SEED",
-                                       help="Seed of a fresh network's weights and of the dropout masks."),
+                                       help="Seed of a fresh network's weights and biases and of the dropout masks."),
               max_samples: int = typer.Option(64, "--max-samples", metavar="N", help="Examples used (the first ones)."),
-              epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS", help="Centred-difference step."),
+              epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS",
+                                            help="Centred-difference step of the first look."),
               plant_bug: Optional[str] = typer.Option(None, "--plant-bug", metavar="GRADIENT",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
-              jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N",
-                                                 help="Threads that share the check (the same numbers "
-                                                      "for any value; default: 2 on a machine with "
-                                                      "two cores or more, else 1)."),
+              code: Optional[Path] = typer.Option(None, "--code", metavar="FILE.py",
+                                                  help="Your own backprop: a Python file defining `parameters` and "
+                                                       "`cost_and_gradients`, or the course's pair (see above)."),
               torch_file: Optional[Path] = TORCH_OPT,
               method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
-                                                   help="With --torch: loop (every entry, the default) or directional "
-                                                        "(random directions, then the faulty parameters named; for "
-                                                        "large models)."),
+                                                   help="structured (the default for practicaldl's network: every "
+                                                        "entry, fast), loop (every entry; the default with --code and "
+                                                        "--torch) or directional (random directions, then one verdict "
+                                                        "per parameter; for large models)."),
               table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
-    """Check backprop against centred differences: overall difference, one line per parameter, a verdict.
+    """Check backprop against centred differences: one line per parameter, a verdict.
 
-    Exit code 1 when the check fails.
+    The network is a saved model (--model), a fresh one (--hidden, --init, ...;
+    biases 0.1 N(0, 1), so that no unit sits exactly at a ReLU kink), your own
+    code (--code FILE.py) or a PyTorch model (--torch FILE.py). The cost's
+    rounding noise is measured, not assumed, and a parameter that fails at
+    --epsilon gets a second look at a step suited to the noise before any
+    failing verdict.
 
-    With --torch FILE.py: a PyTorch model's gradients by parameter name (0.weight, fc1.bias, ...), in float64.
-    Dropout draws the same masks in every evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
+    Verdicts: right, inconclusive (the check cannot tell; the cause and a remedy
+    are printed), look closer, bug. Exit code 0 when every parameter is right, 1
+    when the check fails or is inconclusive (the message says which), 2 for bad
+    usage or a file that does not define the names it must.
+
+    --code FILE.py must define `parameters` (a dict of named arrays: W1, b1, ...
+    or any names) and `cost_and_gradients(parameters)` returning (cost, grads),
+    grads keyed "d" + name (dW1 for W1); or, the course's way, `parameters`,
+    `X`, `Y`, `forward_propagation_n(X, Y, parameters)` returning (cost, cache)
+    and `backward_propagation_n(X, Y, cache)` returning grads
+    (`forward_propagation` / `backward_propagation` work too). Your own cost
+    function is the one perturbed.
+
+    With --torch FILE.py: a PyTorch model's gradients by parameter name
+    (0.weight, fc1.bias, ...), in float64. Dropout draws the same masks in every
+    evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
 
     Examples:
 
       practicaldl gradcheck --hidden 5,3 --l2 0.7 --keep-prob 0.8
 
       practicaldl gradcheck --plant-bug dW2
+
+      practicaldl gradcheck --code examples/gradcheck_course.py
 
       practicaldl gradcheck --model he --dataset circles --json
 
@@ -804,15 +826,15 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
     with _Guard():
         from . import gradcheck as gc
 
-        if method is not None:
-            raise UsageProblem("--method applies to --torch checks (loop or directional)")
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
-        if jobs is not None and jobs <= 0:
-            raise UsageProblem(f"invalid value for --jobs: it must be a positive integer, got {jobs}")
         if not (np.isfinite(epsilon) and epsilon > 0):
             raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
-        if model is not None:
+        if method is not None and method not in gc.METHODS:
+            raise UsageProblem(f"invalid value for --method: it must be one of {list(gc.METHODS)}, got {method!r}")
+        if code is not None:
+            report, source = _code_gradcheck(ctx, gc, code, epsilon, method or "loop")
+        elif model is not None:
             if plant_bug:
                 raise UsageProblem("--plant-bug works on a fresh network, not with --model")
             from .io.models import load_saved
@@ -823,22 +845,48 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
                 raise UsageProblem(f"invalid value for --dataset: the model expects {clf.n_features_in_} features, "
                                    f"{data.name} has {data.X_train.shape[1]}")
             report = gc.check_classifier_gradients(clf, data.X_train, data.y_train, epsilon=epsilon,
-                                                   max_samples=max_samples, n_jobs=jobs)
+                                                   max_samples=max_samples, method=method or "structured")
             source = {"model": str(model), "dataset": data.name}
         else:
             data = _load_data(dataset, table)
             report, source = _fresh_gradcheck(gc, data, parse_hidden(hidden), activation, init, l2, keep_prob, seed,
-                                              max_samples, epsilon, plant_bug, jobs)
-        o.show(report)
-        o.json({"source": source, **report.to_dict()})
-        if not report.passed:
-            o.message(f"[red]Gradient check failed[/red]: {report.verdict}")
-            raise typer.Exit(EXIT_FAILED_CHECK)
+                                              max_samples, epsilon, plant_bug, method or "structured")
+        _gradcheck_result(o, report, source)
+
+
+def _gradcheck_result(o: Output, report, source: dict) -> None:
+    """Show the report; exit 1 when it did not pass, the message saying failed or inconclusive, and why."""
+    o.show(report)
+    o.json({"source": source, **report.to_dict()})
+    if report.passed:
         o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+        return
+    if report.verdict == "inconclusive":  # "inconclusive: b2 (cause; remedy)"
+        o.message(f"[red]Gradient check inconclusive[/red]: {report.message.split(': ', 1)[1]}")
+    else:
+        o.message(f"[red]Gradient check failed[/red]: {report.message}")
+    raise typer.Exit(EXIT_FAILED_CHECK)
+
+
+def _code_gradcheck(ctx, gc, code: Path, epsilon, method):
+    given = [p.opts[0] for p in ctx.command.params
+             if p.name not in ("code", "method", "epsilon", "json_out", "quiet") and _given(ctx, p.name)]
+    if given:
+        raise UsageProblem(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply with --code "
+                           "(the file defines the parameters and the cost)")
+    if method == "structured":
+        raise UsageProblem("invalid value for --method: structured checks practicaldl's own network; with --code "
+                           "use loop or directional")
+    from .gradcheck.usercode import load_module, user_problem
+
+    problem = user_problem(load_module(code), code.name)
+    check = gc.directional_check if method == "directional" else gc.gradient_check
+    report = check(problem.cost_fn, problem.parameters, problem.grads, epsilon)
+    return report, {"code": str(code), "style": problem.style, "method": method}
 
 
 def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max_samples, epsilon, plant_bug,
-                     jobs=None):
+                     method="structured"):
     from sklearn.preprocessing import LabelBinarizer
 
     from .core.network import backward_propagation, initialize_parameters
@@ -847,7 +895,11 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     classes = np.unique(data.y_train)
     Y = LabelBinarizer().fit(classes).transform(data.y_train[:max_samples]).T.astype(np.float64)  # (n_L, m)
     output = "sigmoid" if len(classes) == 2 else "softmax"
-    params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=np.random.RandomState(seed))
+    rng = np.random.RandomState(seed)
+    params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=rng)
+    for k in params:  # zero biases would put units exactly at a ReLU kink (an example whose inputs dropout removed)
+        if k[0] == "b":
+            params[k] = 0.1 * rng.standard_normal(params[k].shape)
     backward = None
     if plant_bug:
         keys = [f"d{k}" for k in params]
@@ -861,9 +913,9 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
 
     rng = np.random.RandomState(seed) if keep_prob < 1 else None
     report = gc.check_backprop(params, X, Y, l2=l2, keep_prob=keep_prob, rng=rng, epsilon=epsilon,
-                               activation=activation, output=output, backward=backward, n_jobs=jobs)
+                               activation=activation, output=output, backward=backward, method=method)
     source = {"dataset": data.name, "layer_dims": [X.shape[0], *sizes, Y.shape[0]], "init": init, "l2": l2,
-              "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug}
+              "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug, "method": method}
     return report, source
 
 
@@ -998,13 +1050,7 @@ def _torch_gradcheck(ctx: typer.Context, o: Output, path: Path, method: Optional
             except BackwardError as exc:
                 _fail(str(exc), EXIT_FAILED_CHECK)
         source = {"torch": str(path), "model": type(f["model"]).__name__, "n_parameters": n, "method": method}
-        o.show(report)
-        o.json({"source": source, **report.to_dict()})
-        if not report.passed:
-            o.message(f"[red]Gradient check failed[/red]: {report.verdict}"
-                      + (f" ({', '.join(report.failing)})" if report.failing else ""))
-            raise typer.Exit(EXIT_FAILED_CHECK)
-        o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+        _gradcheck_result(o, report, source)
 
 
 def _torch_diagnose(ctx: typer.Context, o: Output, path: Path, plot: Optional[Path]) -> None:

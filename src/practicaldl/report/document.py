@@ -331,25 +331,44 @@ def _sci(x) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
+def _as_expected(check: dict) -> bool:
+    """A check expected to pass passed; one expected to fail (a planted bug) was caught: its verdict is
+    "look closer" or "bug" ("inconclusive" is not a catch)."""
+    rep = check["report"]
+    if check.get("expected", "pass") == "pass":
+        return bool(rep.get("passed"))
+    return not rep.get("passed") and rep.get("verdict", "bug") in ("look closer", "bug")
+
+
+def _why(p: dict) -> str:
+    """The cause of a verdict other than right, and the step of a second look."""
+    parts = [str(p["cause"])] if p.get("cause") else []
+    if p.get("second_look") and p.get("step") is not None:
+        parts.append(f"second look at step {p['step']:.1e}")
+    return "; ".join(parts) or "-"
+
+
 def gradcheck_tables(section: dict) -> list[dict]:
-    """An overview table (one row per check) and a per-parameter table (one row per check x parameter)."""
+    """An overview table (one row per check) and a per-parameter table (one row per check x parameter).
+
+    Verdicts are "right", "inconclusive", "look closer" and "bug"; the per-parameter table says why
+    a parameter is not right (its cause) and when a second look was taken.
+    """
     overview = {"title": section.get("title") or "Gradient checking",
                 "columns": ["check", "expected", "difference", "verdict", "as expected", "failing parameters"],
                 "rows": []}
     detail = {"title": "Gradient checking, per parameter",
-              "columns": ["check", "parameter", "difference", "verdict", "passed"], "rows": []}
+              "columns": ["check", "parameter", "difference", "verdict", "passed", "why"], "rows": []}
     for check in section["checks"]:
         rep = check["report"]
-        passed = bool(rep.get("passed"))
-        as_expected = passed == (check.get("expected", "pass") == "pass")
         overview["rows"].append([check["label"], check.get("expected", "pass"), _sci(rep.get("difference")),
-                                 str(rep.get("verdict", "")), "yes" if as_expected else "NO",
+                                 str(rep.get("verdict", "")), "yes" if _as_expected(check) else "NO",
                                  ", ".join(rep.get("failing") or []) or "-"])
         unchecked = set(rep.get("unchecked") or ())
         for name, p in _per_parameter(rep).items():
             difference = "all kinks" if name in unchecked else _sci(p.get("difference"))
             detail["rows"].append([check["label"], name, difference, str(p.get("verdict", "")),
-                                   "yes" if p.get("passed") else "no"])
+                                   "yes" if p.get("passed") else "no", _why(p)])
     return [overview, detail]
 
 
@@ -366,10 +385,6 @@ def tables(doc: dict) -> list[dict]:
 
 
 def gradcheck_ok(doc: dict) -> bool:
-    """True when every gradient check came out as expected (correct ones pass, planted bugs fail)."""
-    for section in doc["sections"]:
-        if section["kind"] == "gradcheck":
-            for check in section["checks"]:
-                if bool(check["report"].get("passed")) != (check.get("expected", "pass") == "pass"):
-                    return False
-    return True
+    """True when every gradient check came out as expected (correct ones pass, planted bugs are caught)."""
+    return all(_as_expected(check) for section in doc["sections"] if section["kind"] == "gradcheck"
+               for check in section["checks"])

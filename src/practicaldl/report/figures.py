@@ -193,8 +193,14 @@ def _same_rows(section: dict, key: str) -> bool:
     return all(h == hists[0] for h in hists)
 
 
+def _number(value) -> float:
+    """A difference from the results: None (not judged, or not finite in JSON) -> nan, drawn as no bar."""
+    return float("nan") if value is None else float(value)
+
+
 def figure_gradcheck(section: dict) -> bytes:
-    """Per-parameter relative differences of every check (log scale) with the course's bands."""
+    """Per-parameter relative differences of every check (log scale) with the course's bands; "?" marks
+    a parameter the check could not judge (inconclusive)."""
     checks = section["checks"]
     names = list(dict.fromkeys(n for c in checks for n in _per_parameter(c["report"])))
     fig = _figure(max(6.0, 0.9 * len(names) * max(1, len(checks)) / 2 + 3), 4.0)
@@ -203,12 +209,17 @@ def figure_gradcheck(section: dict) -> bytes:
     width = 0.8 / max(1, len(checks))
     for i, (color, check) in enumerate(zip(_colors(len(checks)), checks)):
         per = _per_parameter(check["report"])
-        values = np.array([per.get(n, {}).get("difference") or 0.0 for n in names], dtype=float)
+        values = np.array([_number(per.get(n, {}).get("difference")) for n in names], dtype=float)
         positions = x - 0.4 + width * (i + 0.5)
         ax.bar(positions, np.where(values > 0, values, np.nan), width, color=color, label=check["label"])
         for pos in positions[values == 0]:  # exactly equal gradients: no bar on a log axis, say so
             ax.text(pos, 0.02, "0", ha="center", va="bottom", fontsize=9, color=color, transform=ax.get_xaxis_transform())
-    ax.axhline(1e-7, color="green", ls="--", lw=1, label="1e-7: correct")
+        verdicts = [per.get(n, {}).get("verdict") for n in names]
+        for pos, verdict in zip(positions, verdicts):  # not judged: no number to draw
+            if verdict == "inconclusive":
+                ax.text(pos, 0.02, "?", ha="center", va="bottom", fontsize=11, color=color,
+                        transform=ax.get_xaxis_transform())
+    ax.axhline(2e-7, color="green", ls="--", lw=1, label="2e-7: right below")
     ax.axhline(1e-3, color="red", ls="--", lw=1, label="1e-3: a bug")
     ax.set_yscale("log")
     ax.set_xticks(x, names)
