@@ -1,6 +1,7 @@
 """Shared fixtures: the course's data files (skipped when ``../shared`` is absent), real tables
 that nobody here wrote (palmerpenguins' penguins, scikit-learn's bundled CSVs), a seeded generator,
-and a guard that the training loop's fused step is the one that ran."""
+a guard that the training loop's fused step is the one that ran, and the command line run in a
+temporary folder (``cli``)."""
 
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""The command line through typer's runner, in temporary folders: every command, --json parsed, exit codes."""
+"""The command line through typer's runner (the ``cli`` fixture of conftest.py), in temporary folders:
+every command, --json parsed, exit codes."""
 
 import json
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from practicaldl.io.models import load_model
 
-COMMANDS = ["demo", "train", "compare", "gradcheck", "diagnose", "report", "predict"]
+COMMANDS = ["demo", "train", "compare", "search", "gradcheck", "diagnose", "report", "predict"]
 FAST_TRAIN = ["--hidden", "4,3", "--max-iter", "50", "--lr", "0.1"]
 
 

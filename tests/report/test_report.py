@@ -151,7 +151,7 @@ def test_bad_results_are_refused(tmp_path):
     with pytest.raises(ReportError, match="format"):
         load_results(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps(make_results([{"kind": "poem"}])))
-    with pytest.raises(ReportError, match="kind 'study' or 'gradcheck'"):
+    with pytest.raises(ReportError, match="kind 'study', 'search' or 'gradcheck'"):
         render_report(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # nothing written
 
