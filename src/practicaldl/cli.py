@@ -7,9 +7,16 @@ Progress bars and messages go to stderr, tables and results to stdout.
 
 Exit codes: 0 ok; 1 a failed check (a gradient check that fails, an error-severity diagnostic,
 a training run that diverged, a demo check that did not come out as expected); 2 bad usage or
-bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file).
-``compare`` and ``search`` also exit 1 when every run failed or the Dask scheduler was lost, and
-130 when interrupted (Ctrl-C or SIGTERM: the finished runs are kept; the same command resumes).
+bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file,
+an operating-system error such as a permission denied or a full disk, a network too large for
+memory); 3 an internal error (a bug); 130 interrupted (Ctrl-C or SIGTERM). ``compare`` and
+``search`` also exit 1 when every run failed or the Dask scheduler was lost (an interrupted study
+keeps its finished runs; the same command resumes).
+
+Every error is one line on stderr (``_exit_for``); the global ``--debug`` prints the traceback
+first. Writes stay inside their folder and replace a report as a set (``io.files``,
+``io.folders``); ``--force`` replaces what practicaldl did not write, ``--yes`` runs a study of
+more than ``io.limits.CONFIRM_RUNS`` runs.
 """
 
 from __future__ import annotations
@@ -38,9 +45,9 @@ Start with [bold]practicaldl demo[/bold]: three classic studies, a report in ./p
 
 Commands, in short: demo (the main job), train (fit and save a model), compare (a study and its report; on this machine or a Dask cluster; resumable), search (a random search of hyperparameters), gradcheck, diagnose, report (re-render from results.json or a study folder), predict (a saved model on a file).
 
-Exit codes: [bold]0[/bold] ok; [bold]1[/bold] a failed check (gradient check failed, an error-severity diagnostic, training diverged); [bold]2[/bold] bad usage or bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file).
+Exit codes: [bold]0[/bold] ok; [bold]1[/bold] a failed check (gradient check failed, an error-severity diagnostic, training diverged, every run of a study failed); [bold]2[/bold] bad usage or bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file, a permission denied, a full disk); [bold]3[/bold] an internal error (a bug: run again with --debug and report the traceback); [bold]130[/bold] interrupted.
 
-Every command has --json (one JSON document on stdout), --quiet and --help."""
+Every command has --json (one JSON document on stdout), --quiet and --help; errors are one line on stderr (--debug, before the command, adds the traceback)."""
 
 class _NoFlagPlaceholder:
     """Flags (``--json``, ``--help``, ``--header/--no-header``) take no value: show no placeholder for

@@ -129,6 +129,9 @@ def _xy(X, y, path: Path, where: str):
         raise ValueError(f"the labels in {path} must be one per row of {where} ({len(X)}), got shape {y.shape}")
     if y.dtype.kind not in "biufUS":
         raise ValueError(f"the labels in {path} must be numbers or text, got dtype {y.dtype}")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (np.abs(y) < 2**53).all()):
+        raise ValueError(f"the labels in {path} must be finite and below 2**53 in magnitude (class labels, not "
+                         f"measurements), got {y[~(np.isfinite(y) & (np.abs(y) < 2**53))][0]:g}")
     return X, y
 
 

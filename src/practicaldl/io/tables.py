@@ -176,6 +176,10 @@ def read_table(path, *, sep: Optional[str] = None, header: bool = True, skip_row
         lines = np.arange(len(frame)) + skip_rows + (2 if header else 1)
     frame.columns = [str(c).strip() for c in frame.columns] if header or suffix == ".parquet" \
         else [str(i) for i in range(frame.shape[1])]
+    control = next((c for c in frame.columns if any(ord(ch) < 32 or ord(ch) == 127 for ch in c)), None)
+    if control is not None:
+        raise TableError(f"{path.name}: the column name {control!r} holds a control character; a header names "
+                         "columns in plain text (if the first line is data, add --no-header)")
     if frame.shape[1] < 2:
         raise TableError(f"{path.name} must have at least a feature column and a label column, found "
                          f"{frame.shape[1]} column(s) (separator {sep!r}; give another with --sep)")
