@@ -162,12 +162,13 @@ def _table(table: dict):
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout (and nothing else there).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bars, tables or messages; errors still go to stderr.")
+ACTIVATION_HELP = "Hidden-layer activation: relu, tanh or sigmoid (the names of the activation registry)."
 DATASET_HELP = "A built-in dataset (circles, moons, noisy, breast_cancer, digits) or a .csv / .npz / .mat file."
 # the network that gradcheck and diagnose look at: a saved model, or a fresh one from these flags
 MODEL_OPT = typer.Option(None, "--model", "-m", help="A saved model (MODEL.npz + .json).")
 DATASET_OPT = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP)
 FRESH_HIDDEN_OPT = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model).")
-FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation")
+FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation", help=ACTIVATION_HELP)
 FRESH_INIT_OPT = typer.Option("he", "--init")
 
 
@@ -257,7 +258,7 @@ def _finish(o: Output, doc, out: Path, written: dict, table_list: list) -> None:
 @app.command()
 def train(dataset: str = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP),
           hidden: str = typer.Option("10,5", "--hidden", help="Hidden layer sizes, comma-separated."),
-          activation: str = typer.Option("relu", "--activation", help="relu, tanh or sigmoid."),
+          activation: str = typer.Option("relu", "--activation", help=ACTIVATION_HELP),
           init: str = typer.Option("he", "--init", help="zeros, random, he, lecun, xavier, ... (see INITIALIZERS)."),
           init_scale: float = typer.Option(1.0, "--init-scale", help="Multiplies the initial weights' std."),
           l2: float = typer.Option(0.0, "--l2", help="L2 strength: (l2 / 2m) sum ||W||^2."),
@@ -313,7 +314,7 @@ def _short(v):
 def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="A study in a TOML file."),
             dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=DATASET_HELP),
             hidden: Optional[str] = typer.Option(None, "--hidden", help="Hidden layer sizes, comma-separated (10,5)."),
-            activation: Optional[str] = typer.Option(None, "--activation"),
+            activation: Optional[str] = typer.Option(None, "--activation", help=ACTIVATION_HELP),
             init: Optional[List[str]] = typer.Option(None, "--init", help="Grid axis; repeat: --init zeros --init he."),
             init_scale: Optional[float] = typer.Option(None, "--init-scale"),
             l2: Optional[List[float]] = typer.Option(None, "--l2", help="Grid axis; repeat: --l2 0 --l2 0.7."),

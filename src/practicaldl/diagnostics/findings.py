@@ -66,6 +66,11 @@ RECOMMENDED_INIT = {
 }
 
 
+def recommended_init(activation: str) -> str:
+    """``RECOMMENDED_INIT``'s advice, or a general one for an activation registered by the user."""
+    return RECOMMENDED_INIT.get(activation, "an initialization scaled to the fan-in (init='he' or init='lecun')")
+
+
 @dataclass
 class Finding:
     """One diagnosis: what (``kind``), how bad (``severity``), where (``layer``, None for the

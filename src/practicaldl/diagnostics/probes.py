@@ -54,7 +54,8 @@ from ..core.losses import OUTPUTS
 from ..core.network import backward_propagation, forward_propagation, initialize_parameters
 from ..core.randomness import as_generator
 from ..core.validation import check_array_2d, check_choice
-from .findings import HISTOGRAM_BINS, RECOMMENDED_INIT, THRESHOLDS, DiagnosticReport, Finding, _band, _fmt, _num
+from .findings import (HISTOGRAM_BINS, RECOMMENDED_INIT, THRESHOLDS, DiagnosticReport, Finding, _band, _fmt, _num,
+                       recommended_init)
 from .fit import diagnose_fit
 
 
@@ -84,17 +85,19 @@ def dead_fraction(Z: np.ndarray) -> float:
 def saturated_fraction(A: np.ndarray, activation: str) -> float:
     """Fraction of the entries of A (n_l, m) within ``saturation_margin`` of an asymptote.
 
-    sigmoid and tanh: ``u = (A - lo) / (hi - lo)`` in [0, 1]; saturated when ``u < margin`` or
-    ``u > 1 - margin``. softmax: an example is saturated when its largest probability exceeds
-    ``1 - margin``. ReLU has no upper asymptote: returns None.
+    An activation with asymptotes ``(lo, hi)`` in the registry (sigmoid (0, 1), tanh (-1, 1)):
+    ``u = (A - lo) / (hi - lo)`` in [0, 1]; saturated when ``u < margin`` or ``u > 1 - margin``.
+    softmax: an example is saturated when its largest probability exceeds ``1 - margin``. An
+    activation without asymptotes (ReLU): returns None.
     """
     margin = THRESHOLDS["saturation_margin"]
-    if activation == "relu":
-        return None
     if activation == "softmax":
         return float(np.mean(np.max(A, axis=0) > 1 - margin))
-    lo = -1.0 if activation == "tanh" else 0.0
-    u = (A - lo) / (1.0 - lo)
+    bounds = get_activation(activation).bounds
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    u = (A - lo) / (hi - lo)
     return float(np.mean((u < margin) | (u > 1 - margin)))
 
 
@@ -327,7 +330,7 @@ def _symmetry_findings(layers, L, activation) -> list:
                 f"symmetry not broken: layer {s['layer']} has {k} identical units{groups} (all incoming and "
                 f"outgoing weights equal): they compute the same output and receive the same gradient at every "
                 f"step, so the layer learns no more than {s['n_units'] - k + n_groups} distinct unit(s)",
-                f"initialize the weights randomly to break symmetry: {RECOMMENDED_INIT[activation]}",
+                f"initialize the weights randomly to break symmetry: {recommended_init(activation)}",
                 "symmetry_min_units"))
     return out
 
@@ -360,13 +363,13 @@ def _unit_findings(layers, m, activation) -> list:
                     f"saturated {s['activation']}: {frac:.0%} of layer {s['layer']}'s activations are within "
                     f"{THRESHOLDS['saturation_margin']:.0%} of an asymptote, where the derivative is nearly 0 "
                     f"and learning stalls (z rms {_fmt(s['z_rms'])})",
-                    f"scale the weights down: {RECOMMENDED_INIT[activation]} instead of large random weights", key))
+                    f"scale the weights down: {recommended_init(activation)} instead of large random weights", key))
     return out
 
 
 def _output_findings(s, m, activation) -> list:
     """Output saturation: confident wrong predictions with labels; any saturation, as info, without."""
-    fix = f"scale the weights down: {RECOMMENDED_INIT[activation]} instead of large random weights"
+    fix = f"scale the weights down: {recommended_init(activation)} instead of large random weights"
     margin = THRESHOLDS["saturation_margin"]
     frac = s["confident_wrong_fraction"]
     if frac is not None:
@@ -416,7 +419,7 @@ def _growth_findings(layers, L, activation):
         kind, band, None, growth, THRESHOLDS[key],
         f"{kind} activations: the scale of Z {verb} by a factor {factor} from layer 1 to layer {last} "
         f"(x{per_layer:.3g} per layer): {effect}",
-        f"the weights are too {size} for this depth: use {RECOMMENDED_INIT[activation]}", key)]
+        f"the weights are too {size} for this depth: use {recommended_init(activation)}", key)]
 
 
 def _gradient_findings(layers, activation) -> list:
@@ -429,11 +432,11 @@ def _gradient_findings(layers, activation) -> list:
          f"vanishing gradients: ||dW{lo_layer}|| / ||W{lo_layer}|| = {_fmt(lo)}, so a gradient step barely "
          f"changes layer {lo_layer} and it learns extremely slowly (on trained parameters a small gradient "
          "can also mean convergence)",
-         f"use {RECOMMENDED_INIT[activation]}; for deep sigmoid/tanh nets prefer ReLU with He"),
+         f"use {recommended_init(activation)}; for deep sigmoid/tanh nets prefer ReLU with He"),
         ("exploding", hi, hi_layer, "gradient_exploding", True,
          f"exploding gradients: ||dW{hi_layer}|| / ||W{hi_layer}|| = {_fmt(hi)}: any usual learning rate "
          f"makes a step larger than the weights themselves, and training diverges",
-         f"use {RECOMMENDED_INIT[activation]}, standardize X, or a much smaller learning rate"),
+         f"use {recommended_init(activation)}, standardize X, or a much smaller learning rate"),
     ]
     out = []
     for kind, value, layer, key, above, message, suggestion in checks:

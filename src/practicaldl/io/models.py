@@ -203,6 +203,7 @@ def load_model(path):
     """A fitted ``NeuralNetClassifier`` from ``path.npz`` + ``path.json`` (see the module docstring)."""
     from sklearn.preprocessing import LabelBinarizer
 
+    from ..core.activations import get_activation
     from ..estimator import NeuralNetClassifier
 
     meta = read_metadata(path)
@@ -233,6 +234,11 @@ def load_model(path):
         clf = NeuralNetClassifier(**config)
     except TypeError as exc:
         raise ModelFileError(f"config cannot build a NeuralNetClassifier: {exc}") from exc
+    try:
+        get_activation(clf.activation)
+    except ValueError as exc:  # a registered activation lives in the process that registered it
+        raise ModelFileError(f"{exc}: register it (practicaldl.register_activation) before loading this model") \
+            from exc
     clf.parameters_ = params
     clf.classes_ = classes
     clf.output_ = output

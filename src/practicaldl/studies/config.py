@@ -137,10 +137,9 @@ class StudyConfig:
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in self.hidden_layer_sizes
         ):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {list(self.hidden_layer_sizes)!r}")
-        from ..core.activations import HIDDEN_ACTIVATIONS
+        from ..core.activations import get_activation
 
-        if self.activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {self.activation!r}")
+        get_activation(self.activation)  # the registry: built-in names and those registered
         if not self.seeds or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s < 2**32
                                      for s in self.seeds):
             raise ValueError(f"seeds must be integers in [0, 2**32), got {list(self.seeds)!r}")
