@@ -21,7 +21,8 @@ works wherever an activation is chosen (the core functions, ``engine.loop.train`
 diagnostics, model files, study configurations, the CLI's validation, and gradient checking with
 ``method="loop"``), within this Python process. An activation may also give *in-place forms*, ``forward_into(Z, out)`` and
 ``derivative_into(Z, A, out)``, which write the same numbers into a preallocated ``out`` (of Z's
-shape and dtype); the training engine's fast step uses them to allocate nothing per step, and
+shape, and of the dtype ``forward`` / ``derivative`` return: Z's, or boolean for a derivative
+such as ReLU's); the training engine's fast step uses them to allocate nothing per step, and
 calls ``forward`` / ``derivative`` where they are absent (see ``engine.steps``).
 """
 
@@ -80,7 +81,7 @@ def _relu_into(Z, out):
 
 
 def _relu_derivative_into(Z, A, out):
-    return np.greater(Z, 0, out=out)  # 1.0 / 0.0: multiplying by it gives dA * 1[Z > 0]'s numbers
+    return np.greater(Z, 0, out=out)  # out is boolean, as relu_derivative returns
 
 
 def _sigmoid_derivative_into(Z, A, out):
@@ -95,7 +96,7 @@ class Activation(NamedTuple):
     """An activation, its derivative ``g'(Z)`` given ``(Z, A)``, and what else the tools use.
 
     ``forward_into(Z, out)`` / ``derivative_into(Z, A, out)``: optional in-place forms (the same
-    numbers, into ``out`` of Z's shape and dtype). ``bounds``: the asymptotes ``(lo, hi)`` of a
+    numbers, into ``out`` of Z's shape and of the dtype the function returns). ``bounds``: the asymptotes ``(lo, hi)`` of a
     saturating activation (diagnostics measure saturation against them), None otherwise.
     ``hidden``: allowed on hidden layers (softmax is an output only).
     """
@@ -140,8 +141,8 @@ def register_activation(name: str, forward: Callable, derivative: Callable, *, f
 
     Both take and return arrays of Z's shape (n_l, m), keeping its dtype (``derivative`` may also
     return a boolean array, as ReLU's does). ``forward_into(Z, out)`` and ``derivative_into(Z, A,
-    out)``, when given, must write the same numbers into ``out`` (of Z's shape and dtype) and
-    return it. ``bounds=(lo, hi)``: the asymptotes of a saturating activation, for diagnostics.
+    out)``, when given, must write the same numbers into ``out`` (of Z's shape, and of the dtype
+    their function returns) and return it. ``bounds=(lo, hi)``: the asymptotes of a saturating activation, for diagnostics.
     A name already registered is refused unless ``replace=True``; the built-in names never change.
 
     For example, swish ``g(Z) = Z sigmoid(Z)``, ``g'(Z) = s + Z s (1 - s)`` with ``s = sigmoid(Z)``::

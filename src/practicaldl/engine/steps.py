@@ -112,11 +112,8 @@ def fast_step_problem(params: dict, X: np.ndarray, Y: np.ndarray, activation: st
     if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):
         return (f"X, Y and the parameters do not share one float dtype (float32 or float64): "
                 f"{sorted(str(d) for d in {X.dtype, Y.dtype} | {v.dtype for v in params.values()})}")
-    act = ACTIVATIONS[activation]
-    Z = np.linspace(-2, 2, 6, dtype=X.dtype).reshape(2, 3)
     try:
-        A = act.forward(Z)
-        D = act.derivative(Z, A)
+        Z, A, D = _probe(ACTIVATIONS[activation], X.dtype)
     except Exception as exc:  # the reference step raises it where the user can see it
         return f"activation {activation!r} fails on a small {X.dtype} array ({type(exc).__name__}: {exc})"
     for what, out, ok in (("forward", A, (X.dtype,)), ("derivative", D, (X.dtype, np.bool_))):
@@ -125,6 +122,13 @@ def fast_step_problem(params: dict, X: np.ndarray, Y: np.ndarray, activation: st
             return (f"the {what} of activation {activation!r} does not return an array of its input's "
                     f"dtype and shape ({X.dtype} {Z.shape}; got {got})")
     return None
+
+
+def _probe(act, dtype):
+    """``(Z, g(Z), g'(Z))`` of an activation on a small array of ``dtype``."""
+    Z = np.linspace(-2, 2, 6, dtype=dtype).reshape(2, 3)
+    A = act.forward(Z)
+    return Z, A, act.derivative(Z, A)
 
 
 #: Full-batch iterations whose costs the fast step computes in one block, and the block's most entries.
@@ -157,6 +161,7 @@ class FastStep:
         # is a gather of rows, the fastest copy there is
         self.X_rows = X.T if X.T.flags.c_contiguous else None
         self.penalty = 0.0
+        self._derivative_dtype = _probe(self.act, dtype)[2].dtype
         # deferred costs (full batch, an elementwise output, no callbacks): Z_L of up to DEFER_BLOCK
         # iterations kept in a block, their cross-entropies computed in one pass (see flush_costs)
         m = X.shape[1]
@@ -183,8 +188,8 @@ class FastStep:
             "A": [np.empty(n * B, dt) if d else None for n, d in zip(hidden, dropout)],
             "dZ": [np.empty(n * B, dt) for n in dims[1:]],
             "AL": [np.empty(dims[-1] * B, dt) if self.out.activation_into else None],
-            # g'(Z_l) of one hidden layer at a time
-            "D": [np.empty(max(hidden, default=0) * B, dt) if self.act.derivative_into else None],
+            # g'(Z_l) of one hidden layer at a time, of the dtype the derivative returns (bool for ReLU)
+            "D": [np.empty(max(hidden, default=0) * B, self._derivative_dtype) if self.act.derivative_into else None],
         }
         self._Xb = np.empty(B * dims[0], dt) if B < self.X.shape[1] else None
         self._views = {}
@@ -224,7 +229,7 @@ class FastStep:
             else:
                 np.take(self.X, idx, axis=1, out=Xb, mode="clip")
             Yb = self.Y[:, idx]  # (n_L, b), small: the reference step's own array
-        L, l2 = self.L, self.l2
+        l2 = self.l2
         self.penalty = l2_penalty(self.params, l2, b) if l2 else 0.0  # before the update
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         forward, forward_into = self.act.forward, self.act.forward_into
@@ -257,7 +262,7 @@ class FastStep:
         dZs, D = v["dZ"], v["D"]
         dZ = np.subtract(AL, Yb, dZs[-1])
         np.divide(dZ, v["m"], dZ)
-        for l in range(L - 1, -1, -1):  # layer l + 1 = L .. 1
+        for l in range(self.L - 1, -1, -1):  # layer l + 1 = L .. 1
             dW = np.matmul(dZ, As[l].T, out=self.dWs[l])
             if l2:  # regularization.l2_gradient, then added
                 np.add(dW, np.multiply(l2 / b, self.Ws[l], self.l2_terms[l]), dW)
