@@ -19,11 +19,11 @@ Every function keeps the dtype of its input (float32 stays float32).
 ``register_activation(name, forward, derivative)`` adds one; from then on ``activation=name``
 works wherever an activation is chosen (the core functions, ``engine.loop.train``, the estimator,
 diagnostics, model files, study configurations, the CLI's validation, and gradient checking with
-``method="loop"``), within this Python process. An activation may also give *in-place forms*, ``forward_into(Z, out)`` and
-``derivative_into(Z, A, out)``, which write the same numbers into a preallocated ``out`` (of Z's
-shape, and of the dtype ``forward`` / ``derivative`` return: Z's, or boolean for a derivative
-such as ReLU's); the training engine's fast step uses them to allocate nothing per step, and
-calls ``forward`` / ``derivative`` where they are absent (see ``engine.steps``).
+``method="loop"``), within this Python process. An activation may also give *in-place forms*,
+``forward_into(Z, out)`` and ``derivative_into(Z, A, out)``, which write the same numbers into a
+preallocated ``out`` (of Z's shape, and of the dtype ``forward`` / ``derivative`` return: Z's, or
+boolean for a derivative such as ReLU's); the training engine's fast step uses them to allocate
+nothing per step, and calls ``forward`` / ``derivative`` where they are absent (``engine.steps``).
 """
 
 from __future__ import annotations
@@ -96,8 +96,9 @@ class Activation(NamedTuple):
     """An activation, its derivative ``g'(Z)`` given ``(Z, A)``, and what else the tools use.
 
     ``forward_into(Z, out)`` / ``derivative_into(Z, A, out)``: optional in-place forms (the same
-    numbers, into ``out`` of Z's shape and of the dtype the function returns). ``bounds``: the asymptotes ``(lo, hi)`` of a
-    saturating activation (diagnostics measure saturation against them), None otherwise.
+    numbers, into ``out`` of Z's shape and of the dtype the function returns). ``bounds``: the
+    asymptotes ``(lo, hi)`` of a saturating activation (diagnostics measure saturation against
+    them), None otherwise.
     ``hidden``: allowed on hidden layers (softmax is an output only).
     """
 
@@ -142,8 +143,8 @@ def register_activation(name: str, forward: Callable, derivative: Callable, *, f
     Both take and return arrays of Z's shape (n_l, m), keeping its dtype (``derivative`` may also
     return a boolean array, as ReLU's does). ``forward_into(Z, out)`` and ``derivative_into(Z, A,
     out)``, when given, must write the same numbers into ``out`` (of Z's shape, and of the dtype
-    their function returns) and return it. ``bounds=(lo, hi)``: the asymptotes of a saturating activation, for diagnostics.
-    A name already registered is refused unless ``replace=True``; the built-in names never change.
+    their function returns) and return it. ``bounds=(lo, hi)``: the asymptotes of a saturating
+    activation, for diagnostics. A name already registered is refused unless ``replace=True``; the built-in names never change.
 
     For example, swish ``g(Z) = Z sigmoid(Z)``, ``g'(Z) = s + Z s (1 - s)`` with ``s = sigmoid(Z)``::
 
@@ -171,7 +172,8 @@ def register_activation(name: str, forward: Callable, derivative: Callable, *, f
             raise ValueError(f"{arg} must be callable, got None")
     if bounds is not None:
         if (not isinstance(bounds, (tuple, list)) or len(bounds) != 2
-                or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in bounds) or not bounds[0] < bounds[1]):
+                or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in bounds)
+                or not bounds[0] < bounds[1]):
             raise ValueError(f"bounds must be None or two finite numbers lo < hi, got {bounds!r}")
         bounds = (float(bounds[0]), float(bounds[1]))
     act = Activation(forward, derivative, forward_into, derivative_into, bounds)

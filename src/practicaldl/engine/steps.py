@@ -163,7 +163,8 @@ class FastStep:
         self.penalty = 0.0
         self._derivative_dtype = _probe(self.act, dtype)[2].dtype
         # deferred costs (full batch, an elementwise output, no callbacks): Z_L of up to DEFER_BLOCK
-        # iterations kept in a block, their cross-entropies computed in one pass (see flush_costs)
+        # iterations kept in a block and their costs computed in one pass (flush_costs), since on a
+        # small network the cost's NumPy calls are a large part of a step
         m = X.shape[1]
         block = min(DEFER_BLOCK, DEFER_ENTRIES // (m * self.dims[-1]))
         self.defer_block = block if defer_costs and batch_capacity >= m and self.out.elementwise and block > 1 else 0
@@ -236,19 +237,19 @@ class FastStep:
         A, As, Gs, masks = Xb, [Xb], [], []
         for W, bias, Z, G, mask, A_drop, keep, scale in v["hidden"]:
             np.matmul(W, A, out=Z)
-            np.add(Z, bias, Z)
+            np.add(Z, bias, out=Z)
             G = forward(Z) if G is None else forward_into(Z, G)
             if mask is None:
                 A = G
             else:  # dropout.draw_mask, then apply_mask: (U < p), then (G * D) * (1 / p)
-                np.less(rng.random(G.shape), keep, mask)
-                A = np.multiply(G, mask, A_drop)
-                np.multiply(A, scale, A)
+                np.less(rng.random(G.shape), keep, out=mask)
+                A = np.multiply(G, mask, out=A_drop)
+                np.multiply(A, scale, out=A)
             Gs.append(G)
             masks.append(mask)
             As.append(A)
         ZL = np.matmul(self.Ws[-1], A, out=v["Z"][-1] if self._zl is None else self._zl[self._pending])
-        np.add(ZL, self.bs[-1], ZL)
+        np.add(ZL, self.bs[-1], out=ZL)
         AL = self.out.activation(ZL) if v["AL"] is None else self.out.activation_into(ZL, v["AL"])
         As.append(AL)
         if self._zl is None:
@@ -260,20 +261,20 @@ class FastStep:
         # dZ_{l-1} = (W_l^T dZ_l) (* D_{l-1} / keep_prob_{l-1}) * g'(Z_{l-1})
         derivative, derivative_into = self.act.derivative, self.act.derivative_into
         dZs, D = v["dZ"], v["D"]
-        dZ = np.subtract(AL, Yb, dZs[-1])
-        np.divide(dZ, v["m"], dZ)
+        dZ = np.subtract(AL, Yb, out=dZs[-1])
+        np.divide(dZ, v["m"], out=dZ)
         for l in range(self.L - 1, -1, -1):  # layer l + 1 = L .. 1
             dW = np.matmul(dZ, As[l].T, out=self.dWs[l])
             if l2:  # regularization.l2_gradient, then added
-                np.add(dW, np.multiply(l2 / b, self.Ws[l], self.l2_terms[l]), dW)
-            np.add.reduce(dZ, 1, None, self.dbs[l], True)  # np.sum(dZ, axis=1, keepdims=True)
+                np.add(dW, np.multiply(l2 / b, self.Ws[l], out=self.l2_terms[l]), out=dW)
+            np.add.reduce(dZ, axis=1, keepdims=True, out=self.dbs[l])  # np.sum(dZ, axis=1, keepdims=True)
             if l:
                 dA = np.matmul(self.WTs[l], dZ, out=dZs[l - 1])
                 if masks[l - 1] is not None:
-                    np.multiply(dA, masks[l - 1], dA)
-                    np.multiply(dA, self.scale[l - 1], dA)
+                    np.multiply(dA, masks[l - 1], out=dA)
+                    np.multiply(dA, self.scale[l - 1], out=dA)
                 Z, G = v["Z"][l - 1], Gs[l - 1]
-                dZ = np.multiply(dA, derivative(Z, G) if D[l - 1] is None else derivative_into(Z, G, D[l - 1]), dA)
+                dZ = np.multiply(dA, derivative(Z, G) if D[l - 1] is None else derivative_into(Z, G, D[l - 1]), out=dA)
         self._last = (v, As, Gs, masks)
         return ce
 
@@ -284,7 +285,7 @@ class FastStep:
         """The cross-entropies of the deferred iterations, in order: the output's ``cost``, with its
         elementwise terms evaluated on the whole block in one call, then each iteration's row
         summed as ``losses.binary_cross_entropy`` sums it (``np.add.reduce`` is what ``np.sum``
-        calls). Saves the per-step calls of the cost: about a fifth of a small network's step."""
+        calls)."""
         n, m = self._pending, self.Y.shape[1]
         terms = self.out.terms(self._zl[:n], self.Y)  # (n, 1, m): Y (1, m) broadcasts over the block
         self._pending = 0
