@@ -1,6 +1,7 @@
-"""Shared fixtures: the course's data files (skipped when ``../shared`` is absent), a seeded
-generator, and the engine's helpers (a reference training loop written with the public core
-functions, a bit-for-bit comparison, data in each layout, activations registered for a test).
+"""Shared fixtures: the course's data files (skipped when ``../shared`` is absent), real tables
+that nobody here wrote (palmerpenguins' penguins, scikit-learn's bundled CSVs), the command line,
+a seeded generator, and the engine's helpers (a reference training loop written with the public
+core functions, a bit-for-bit comparison, data in each layout, activations registered for a test).
 
 Helpers are fixtures that return functions, so that test modules never import each other or
 this file (collection works with ``--import-mode=importlib``)."""
@@ -24,6 +25,48 @@ def football_path():
     if not FOOTBALL.is_file():
         pytest.skip(f"{FOOTBALL} is absent (a user's clone has no ../shared)")
     return FOOTBALL
+
+
+@pytest.fixture(scope="session")
+def penguins_csv() -> Path:
+    """The Palmer penguins table as its package ships it: 344 rows, species first, NA for missing."""
+    palmerpenguins = pytest.importorskip("palmerpenguins", reason="palmerpenguins (the test extra) is not installed")
+    path = Path(palmerpenguins.__file__).parent / "data" / "penguins.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent from the palmerpenguins package")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sklearn_csv():
+    """``sklearn_csv(name)``: a CSV that scikit-learn ships (iris.csv, wine_data.csv,
+    breast_cancer.csv): a first line of counts and class names, then rows of numbers, the integer
+    label last."""
+    import sklearn
+
+    def path(name: str) -> Path:
+        found = Path(sklearn.__file__).parent / "datasets" / "data" / name
+        if not found.is_file():
+            pytest.skip(f"scikit-learn no longer ships {name}")
+        return found
+
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """``cli(*args)``: the command line through typer's runner, in ``tmp_path`` as the working folder."""
+    from typer.testing import CliRunner
+
+    from practicaldl.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
 
 
 @pytest.fixture

@@ -7,24 +7,11 @@ import time
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from practicaldl.cli import app
 from practicaldl.io.models import load_model
 
 COMMANDS = ["demo", "train", "compare", "gradcheck", "diagnose", "report", "predict"]
 FAST_TRAIN = ["--hidden", "4,3", "--max-iter", "50", "--lr", "0.1"]
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    return invoke
 
 
 def _json(result):
@@ -240,3 +227,28 @@ def test_full_demo_shows_the_classic_results(cli, tmp_path):
     gaps = {row["configuration"]: row["gap_mean"] for row in reg}
     assert gaps["none"] > gaps["L2 0.7"] and gaps["none"] > gaps["dropout 0.86"]
     assert elapsed < 300
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_has_help_text_and_a_sensible_placeholder(cli, command):
+    """No option without help, no typer default placeholder such as <bool>, <str> or <list[float]>."""
+    import re
+
+    import typer
+
+    from practicaldl.cli import app
+
+    cmd = typer.main.get_command(app).commands[command]
+    for param in cmd.get_params(typer.Context(cmd)):
+        if param.param_type_name == "option":
+            assert param.help, f"{command} {param.opts} has no help text"
+            if param.is_flag:
+                assert param.metavar == "", f"{command} {param.opts}"
+            else:
+                assert param.metavar and param.metavar[0].isupper(), f"{command} {param.opts} placeholder {param.metavar!r}"
+    generic = re.search(r"<(bool|str|int|float|list\[\w+\])>", cli(command, "--help").stdout)
+    assert generic is None, generic
+
+
+def test_the_root_help_shows_no_placeholder(cli):
+    assert "<bool>" not in cli("--help").stdout

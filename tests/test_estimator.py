@@ -22,8 +22,8 @@ def moons():
 
 
 def test_check_estimator_passes():
-    """scikit-learn's own estimator checks; the only ones allowed not to pass are skips for
-    optional packages absent here (pandas, array-API)."""
+    """scikit-learn's own estimator checks (pandas is installed, so their DataFrame variants run);
+    the only ones allowed not to pass are skips for the array API, which needs SCIPY_ARRAY_API."""
     results = check_estimator(pdl.NeuralNetClassifier(**FAST), on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     assert failed == []
@@ -257,3 +257,34 @@ def test_planted_a_first_pass_without_its_fallback_lets_nan_through(moons, monke
         except Exception as err:  # the NaN surfaces later, as "training diverged" (NumericalError)
             message = str(err)
     assert "Input X contains NaN" not in message
+
+
+def test_the_pandas_checks_of_check_estimator_pass():
+    """The DataFrame checks scikit-learn runs on its own estimators: names kept, checked, data not an array."""
+    pytest.importorskip("pandas")
+    from sklearn.utils.estimator_checks import (check_classifier_data_not_an_array,
+                                                check_dataframe_column_names_consistency)
+
+    est = pdl.NeuralNetClassifier(**FAST)
+    check_dataframe_column_names_consistency("NeuralNetClassifier", est)
+    check_classifier_data_not_an_array("NeuralNetClassifier", est)
+
+
+def test_dataframes_keep_their_feature_names(moons, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from practicaldl.io.models import load_model, save_model
+
+    X = pd.DataFrame(moons.X_train, columns=["width", "height"])
+    clf = pdl.NeuralNetClassifier((6,), **FAST).fit(X, moons.y_train)
+    assert clf.feature_names_in_.tolist() == ["width", "height"]
+    test = pd.DataFrame(moons.X_test, columns=["width", "height"])
+    with pytest.warns(UserWarning, match="does not have valid feature names"):  # scikit-learn's rule
+        np.testing.assert_array_equal(clf.predict(test), clf.predict(moons.X_test))
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(test.rename(columns={"width": "w"}))
+    save_model(clf, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.feature_names_in_.tolist() == ["width", "height"]
+    np.testing.assert_array_equal(loaded.predict(test), clf.predict(test))
+    with pytest.raises(ValueError, match=r"the columns \['kind'\] are not numeric.*OneHotEncoder"):
+        pdl.NeuralNetClassifier(**FAST).fit(X.assign(kind=["a", "b"] * (len(X) // 2)), moons.y_train)

@@ -6,10 +6,8 @@ and swish (without) for each test and removes them afterwards.
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import practicaldl as pdl
-from practicaldl.cli import app
 from practicaldl.core.activations import ACTIVATIONS
 from practicaldl.engine import loop
 from practicaldl.io.models import ModelFileError, load_model, save_model
@@ -92,11 +90,10 @@ def test_diagnostics_use_the_registry(moons, registered_activations):
     assert len(clf.training_diagnostics_) == 2 and clf.training_diagnostics_[-1]["saturated_fraction"] == [None, None]
 
 
-def test_studies_and_the_cli_validate_against_the_registry(registered_activations, tmp_path, monkeypatch):
+def test_studies_and_the_cli_validate_against_the_registry(registered_activations, cli):
     StudyConfig(dataset="circles", activation="swish").validate()
     with pytest.raises(ValueError, match=r"activation must be one of \['leaky_relu', 'relu', 'sigmoid', 'swish', "
                                          r"'tanh'\], got 'elu'"):
         StudyConfig(dataset="circles", activation="elu").validate()
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["train", "--activation", "elu", "--max-iter", "5"])
+    result = cli("train", "--activation", "elu", "--max-iter", "5")
     assert result.exit_code == 2 and "got 'elu'" in result.stderr and "'swish'" in result.stderr

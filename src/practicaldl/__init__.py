@@ -36,7 +36,8 @@ for _module, _names in {
     "estimator": ("NeuralNetClassifier",),
     "studies": ("RunConfig", "StudyConfig", "aggregate", "run_one", "run_study"),
     "io.datasets": ("DATASETS", "Dataset", "load_dataset"),
-    "io.models": ("ModelFileError", "load_model", "save_model"),
+    "io.models": ("ModelFileError", "load_model", "load_saved", "save_model"),
+    "io.tables": ("TableOptions",),
 }.items():
     _EXPORTS.update(dict.fromkeys(_names, _module))
 del _module, _names

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import json
 import sys
+from warnings import catch_warnings, filterwarnings
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
 import typer
+from typer.core import TyperCommand, TyperGroup
+
+from .torch import TORCH_FILE_NAMES
 
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE = 0, 1, 2
 
@@ -32,7 +36,27 @@ Exit codes: [bold]0[/bold] ok; [bold]1[/bold] a failed check (gradient check fai
 
 Every command has --json (one JSON document on stdout), --quiet and --help."""
 
-app = typer.Typer(help=APP_HELP, add_completion=False, rich_markup_mode="rich",
+class _NoFlagPlaceholder:
+    """Flags (``--json``, ``--help``, ``--header/--no-header``) take no value: show no placeholder for
+    them in ``--help`` (typer would print ``<bool>``)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_NoFlagPlaceholder, TyperCommand):
+    pass
+
+
+class _Group(_NoFlagPlaceholder, TyperGroup):
+    pass
+
+
+app = typer.Typer(help=APP_HELP, add_completion=False, rich_markup_mode="rich", cls=_Group,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -90,7 +114,10 @@ _OPTION_OF = {"keep_prob": "--keep-prob", "l2": "--l2", "learning_rate": "--lear
               "init_scale": "--init-scale", "max_iter": "--max-iter", "batch_size": "--batch-size",
               "activation": "--activation", "dataset": "--dataset", "seeds": "--seed", "random_state": "--seed",
               "hidden_layer_sizes": "--hidden", "epsilon": "--epsilon", "jobs": "--jobs", "max_samples": "--max-samples",
-              "name": "--name", "grid_points": "--grid-points"}
+              "name": "--name", "grid_points": "--grid-points", "target": "--target", "features": "--features",
+              "drop": "--drop", "sep": "--sep", "skip_rows": "--skip-rows", "impute": "--impute",
+              "drop_missing": "--drop-missing", "test_size": "--test-size", "test": "--test",
+              "split_seed": "--split-seed"}
 
 
 def _usage_message(exc: Exception) -> str:
@@ -142,11 +169,22 @@ def _check_out_dir(out: Path) -> Path:
     return out
 
 
-def _load_data(dataset: str):
+def _load_data(dataset: str, table: Optional[dict] = None, preprocessing=None):
+    """The dataset of ``--dataset`` (and the table options); a model's ``preprocessing`` is applied, not refitted."""
     from .io.datasets import load_dataset
     from .studies.config import check_dataset
 
-    return load_dataset(check_dataset(dataset))
+    return load_dataset(check_dataset(dataset), table or None, preprocessing=preprocessing)
+
+
+def _data_for_model(dataset: str, table: dict, saved):
+    """The data a saved model is checked on: a table model's rows go through its own preprocessing,
+    read with its saved table options unless flags override them."""
+    from .io.tables import is_table_path
+
+    if saved.preprocessing is not None and is_table_path(dataset):
+        return _load_data(dataset, {**saved.table["options"], **table}, saved.preprocessing)
+    return _load_data(dataset, table)
 
 
 def _table(table: dict):
@@ -162,14 +200,107 @@ def _table(table: dict):
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout (and nothing else there).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bars, tables or messages; errors still go to stderr.")
-ACTIVATION_HELP = "Hidden-layer activation: relu, tanh or sigmoid (the names of the activation registry)."
-DATASET_HELP = "A built-in dataset (circles, moons, noisy, breast_cancer, digits) or a .csv / .npz / .mat file."
+DATASET_HELP = ("A built-in dataset (circles, moons, noisy, breast_cancer, digits), a table (.csv, .tsv, .parquet: "
+                "see the table options) or a .npz / .mat file.")
 # the network that gradcheck and diagnose look at: a saved model, or a fresh one from these flags
-MODEL_OPT = typer.Option(None, "--model", "-m", help="A saved model (MODEL.npz + .json).")
-DATASET_OPT = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP)
-FRESH_HIDDEN_OPT = typer.Option("10,5", "--hidden", help="Hidden sizes of a fresh network (no --model).")
-FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation", help=ACTIVATION_HELP)
-FRESH_INIT_OPT = typer.Option("he", "--init")
+MODEL_OPT = typer.Option(None, "--model", "-m", metavar="MODEL", help="A saved model (MODEL.npz + .json).")
+DATASET_OPT = typer.Option("circles", "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP)
+FRESH_HIDDEN_OPT = typer.Option("10,5", "--hidden", metavar="SIZES", help="Hidden sizes of a fresh network (no --model).")
+FRESH_ACTIVATION_OPT = typer.Option("relu", "--activation", metavar="NAME",
+                                    help="Hidden activation of a fresh network: relu, tanh or sigmoid.")
+FRESH_INIT_OPT = typer.Option("he", "--init", metavar="NAME",
+                              help="Initialization of a fresh network: zeros, random, he, lecun, xavier, ...")
+TORCH_OPT = typer.Option(None, "--torch", metavar="FILE.py", help="A Python file defining a PyTorch model and a batch: model, inputs, "
+                                               "targets, loss_fn (see TORCH FILES in this help).")
+TORCH_FILES_HELP = (
+    "[bold]TORCH FILES[/bold]: --torch FILE.py runs the file (not as __main__: its main block does not run) and "
+    "reads these names.\n\n"
+    + "".join(f"[bold]{name}[/bold]: {what}.\n\n" for name, what in TORCH_FILE_NAMES.items())
+    + "A file missing a name, or defining one of the wrong type, exits 2 with a message naming it.")
+SEED_HELP = "random_state of the network: initialization, minibatches and dropout masks all come from it."
+
+# -- table options: one definition, added to every command that reads a dataset ----------------------
+TABLE_PANEL = "Table options (.csv, .tsv, .parquet)"
+TABLE_OPTIONS = {
+    "target": (Optional[str], typer.Option(
+        None, "--target", metavar="COLUMN", rich_help_panel=TABLE_PANEL,
+        help="The label column: a name, or a 0-based position (-1, the default: the last column).")),
+    "features": (Optional[List[str]], typer.Option(
+        None, "--features", metavar="COLUMNS", rich_help_panel=TABLE_PANEL,
+        help="Feature columns to use, comma-separated names or positions (default: all but the target).")),
+    "drop": (Optional[List[str]], typer.Option(
+        None, "--drop", metavar="COLUMNS", rich_help_panel=TABLE_PANEL,
+        help="Columns to leave out (an identifier, a leak), comma-separated.")),
+    "sep": (Optional[str], typer.Option(
+        None, "--sep", metavar="CHAR", rich_help_panel=TABLE_PANEL,
+        help="Field separator: one character, or tab, comma, semicolon, pipe (default: sniffed from the file).")),
+    "header": (Optional[bool], typer.Option(
+        None, "--header/--no-header", rich_help_panel=TABLE_PANEL,
+        help="Whether the first line names the columns (default: it does); without one, columns are named "
+             "by position: 0, 1, ...")),
+    "skip_rows": (Optional[int], typer.Option(
+        None, "--skip-rows", metavar="N", rich_help_panel=TABLE_PANEL,
+        help="Lines to skip before the header or the data (default 0).")),
+    "standardize": (Optional[bool], typer.Option(
+        None, "--standardize/--no-standardize", rich_help_panel=TABLE_PANEL,
+        help="Standardize numeric columns with the training rows' mean and standard deviation (default: on).")),
+    "impute": (Optional[str], typer.Option(
+        None, "--impute", metavar="STRATEGY", rich_help_panel=TABLE_PANEL,
+        help="Fill missing values: mean, median or most_frequent of the training rows (text columns: "
+             "most_frequent). Default: refuse missing values.")),
+    "drop_missing": (Optional[bool], typer.Option(
+        None, "--drop-missing/--refuse-missing", rich_help_panel=TABLE_PANEL,
+        help="Drop the rows that have a missing value in a used column (default: refuse them).")),
+    "test_size": (Optional[float], typer.Option(
+        None, "--test-size", metavar="FRACTION", rich_help_panel=TABLE_PANEL,
+        help="Share of the rows held out as the test set, stratified by label (default 0.25).")),
+    "test": (Optional[Path], typer.Option(
+        None, "--test", metavar="FILE", rich_help_panel=TABLE_PANEL,
+        help="A separate test table with the same columns, instead of a split.")),
+    "split_seed": (Optional[int], typer.Option(
+        None, "--split-seed", metavar="N", rich_help_panel=TABLE_PANEL,
+        help="Seed of the train / test split (default 0); apart from --seed, so every seed sees the same split.")),
+}
+
+
+def _column_list(values: Optional[List[str]]) -> Optional[list]:
+    """``--features a,b --features c`` -> ["a", "b", "c"]; None when not given."""
+    if not values:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def with_table_options(command):
+    """Add ``TABLE_OPTIONS`` to ``command``'s flags (before --json / --quiet); the command receives
+    the options given on the command line as one dict, ``table`` (field name -> value)."""
+    import functools
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(command)
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
+           if p.name != "table"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+             for name, (annotation, option) in TABLE_OPTIONS.items()]
+    tail = [p for p in own if p.name in ("json_out", "quiet")]
+    own = [p for p in own if p not in tail]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        given = {name: kwargs.pop(name) for name in TABLE_OPTIONS}
+        given["features"], given["drop"] = _column_list(given["features"]), _column_list(given["drop"])
+        if given["test"] is not None:
+            given["test"] = str(given["test"])
+        table = {k: v for k, v in given.items() if v is not None}
+        if "test" in table and "test_size" in table:
+            _fail("invalid value for --test: --test and --test-size exclude each other "
+                  "(a separate test file, or a split of the table)")
+        return command(table=table, **kwargs)
+
+    params = [*own, *added, *tail]
+    wrapper.__signature__ = inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params])
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 @app.callback(invoke_without_command=True)
@@ -181,9 +312,10 @@ def _root(ctx: typer.Context):
 
 
 # -- demo ------------------------------------------------------------------------------------------
-@app.command()
-def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", help="Report folder (created)."),
-         jobs: int = typer.Option(-1, "--jobs", "-j", help="Processes for the runs (-1: all cores)."),
+@app.command(cls=_Command)
+def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", metavar="DIR",
+                                  help="Report folder (created)."),
+         jobs: int = typer.Option(-1, "--jobs", "-j", metavar="N", help="Processes for the runs (-1: all cores)."),
          quick: bool = typer.Option(False, "--quick", help="Few iterations and one seed: a smoke test, not the study."),
          json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """[bold]The main job[/bold]: the three classic studies on built-in data, and a report a person opens.
@@ -255,91 +387,146 @@ def _finish(o: Output, doc, out: Path, written: dict, table_list: list) -> None:
 
 
 # -- train -----------------------------------------------------------------------------------------
-@app.command()
-def train(dataset: str = typer.Option("circles", "--dataset", "-d", help=DATASET_HELP),
-          hidden: str = typer.Option("10,5", "--hidden", help="Hidden layer sizes, comma-separated."),
-          activation: str = typer.Option("relu", "--activation", help=ACTIVATION_HELP),
-          init: str = typer.Option("he", "--init", help="zeros, random, he, lecun, xavier, ... (see INITIALIZERS)."),
-          init_scale: float = typer.Option(1.0, "--init-scale", help="Multiplies the initial weights' std."),
-          l2: float = typer.Option(0.0, "--l2", help="L2 strength: (l2 / 2m) sum ||W||^2."),
-          keep_prob: float = typer.Option(1.0, "--keep-prob", help="Dropout keep probability in (0, 1]."),
-          learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr"),
-          max_iter: int = typer.Option(15000, "--max-iter", help="Iterations (epochs with --batch-size)."),
-          batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Minibatch size (default: full batch)."),
-          seed: int = typer.Option(0, "--seed", help="random_state: every draw comes from it."),
-          model: Path = typer.Option(Path("model"), "--model", "-m", help="Save as MODEL.npz + MODEL.json."),
-          json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+@app.command(cls=_Command)
+@with_table_options
+def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP),
+          hidden: str = typer.Option("10,5", "--hidden", metavar="SIZES", help="Hidden layer sizes, comma-separated."),
+          activation: str = typer.Option("relu", "--activation", metavar="NAME", help="relu, tanh or sigmoid."),
+          init: str = typer.Option("he", "--init", metavar="NAME",
+                                   help="zeros, random, he, lecun, xavier, ... (see INITIALIZERS)."),
+          init_scale: float = typer.Option(1.0, "--init-scale", metavar="SCALE",
+                                           help="Multiplies the initial weights' std."),
+          l2: float = typer.Option(0.0, "--l2", metavar="L2", help="L2 strength: (l2 / 2m) sum ||W||^2."),
+          keep_prob: float = typer.Option(1.0, "--keep-prob", metavar="P", help="Dropout keep probability in (0, 1]."),
+          learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr", metavar="RATE",
+                                              help="Gradient-descent step size."),
+          max_iter: int = typer.Option(15000, "--max-iter", metavar="N", help="Iterations (epochs with --batch-size)."),
+          batch_size: Optional[int] = typer.Option(None, "--batch-size", metavar="N",
+                                                   help="Minibatch size (default: full batch)."),
+          seed: int = typer.Option(0, "--seed", metavar="SEED", help=SEED_HELP),
+          model: Path = typer.Option(Path("model"), "--model", "-m", metavar="MODEL",
+                                     help="Save as MODEL.npz + MODEL.json (with a table's preprocessing)."),
+          table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Train one network, save it (.npz + .json) and print its train / test accuracy.
+
+    A table (.csv, .tsv, .parquet) is split into train and test rows (or --test FILE), its numeric
+    columns standardized and its text columns one-hot encoded on the training rows; that
+    preprocessing is saved with the model, so predict takes raw rows. Warnings say when the result
+    is no better than guessing the most frequent class, when the label column looks continuous, and
+    when unstandardized features differ wildly in scale.
 
     Examples:
 
       practicaldl train --dataset circles --init he --max-iter 15000 --seed 3 --model he
 
-      practicaldl train --dataset noisy --hidden 20,3 --init lecun --lr 0.3 --l2 0.7 --model l2
+      practicaldl train -d penguins.csv --target species --impute median --lr 0.1 --max-iter 2000 --model penguins
 
-      practicaldl train --dataset data.csv --keep-prob 0.86 --json
+      practicaldl train -d wine_data.csv --no-header --skip-rows 1 --target -1 --model wine --json
     """
     o = Output(json_out, quiet)
     with _Guard():
+        from .diagnostics.fit import majority_baseline
         from .estimator import NeuralNetClassifier
         from .io.models import save_model
 
-        data = _load_data(dataset)
         clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
                                   learning_rate=learning_rate, max_iter=max_iter, batch_size=batch_size, l2=l2,
                                   keep_prob=keep_prob, random_state=seed)
         clf._check_params()
         if model.exists() and model.is_dir():
             raise UsageProblem(f"invalid value for --model: it must be a file name stem, got the folder {str(model)!r}")
-        o.message(f"Training {clf.hidden_layer_sizes} on {data.name} ({len(data.y_train)} train / "
-                  f"{len(data.y_test)} test) for {max_iter} iterations ...")
-        clf.fit(data.X_train, data.y_train)
-        npz_path, json_path = save_model(clf, model)
-        result = {"model": str(npz_path), "metadata": str(json_path), "dataset": data.name,
-                  "train_accuracy": float(clf.score(data.X_train, data.y_train)),
-                  "test_accuracy": float(clf.score(data.X_test, data.y_test)),
+        data = _load_data(dataset, table)
+        info = data.info
+        o.message(f"Training {clf.hidden_layer_sizes} on {data.name}: {len(data.y_train)} train / "
+                  f"{len(data.y_test)} test rows ({info['split']['description']}), {data.X_train.shape[1]} features, "
+                  f"{max_iter} iterations ...")
+        warnings = list(info["warnings"])
+        _show_warnings(o, warnings)
+        with catch_warnings():  # a label column that looks continuous is named in our own warning above
+            filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+            clf.fit(data.X_train, data.y_train)
+        test_accuracy = float(clf.score(data.X_test, data.y_test))
+        baseline = majority_baseline(data.y_test, test_accuracy)
+        if baseline is not None:
+            warnings.append(f"{baseline.message}; try: {baseline.suggestion}")
+            _show_warnings(o, warnings[-1:])
+        result = {"dataset": data.name, "split": info["split"]["description"],
+                  "train_rows": int(len(data.y_train)), "test_rows": int(len(data.y_test)),
+                  "train_accuracy": float(clf.score(data.X_train, data.y_train)), "test_accuracy": test_accuracy,
                   "final_cost": float(clf.cost_history_[-1]), "n_iter": int(clf.n_iter_)}
+        if info.get("kind") == "table":
+            result.update(target=info["target"], features=info["features"], classes=clf.classes_.tolist())
+        npz_path, json_path = save_model(clf, model, data=data)
+        result.update(model=str(npz_path), metadata=str(json_path), warnings=warnings)
         o.show(_table({"title": f"practicaldl train: {data.name}", "columns": ["quantity", "value"],
-                       "rows": [[k, _short(v)] for k, v in result.items()]}))
+                       "rows": [[k, _short(v)] for k, v in result.items() if k not in ("warnings", "features")]}))
         o.message(f"Model saved: {npz_path} + {json_path.name}")
         o.json(result)
 
 
+def _show_warnings(o: Output, warnings: list) -> None:
+    from rich.markup import escape
+
+    for text in warnings:
+        o.message(f"[yellow]Warning:[/yellow] {escape(text)}")
+
+
 def _short(v):
-    return f"{v:.4f}" if isinstance(v, float) else v
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return ", ".join(str(x) for x in v) if isinstance(v, list) else v
 
 
 # -- compare ---------------------------------------------------------------------------------------
-@app.command()
-def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="A study in a TOML file."),
-            dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help=DATASET_HELP),
-            hidden: Optional[str] = typer.Option(None, "--hidden", help="Hidden layer sizes, comma-separated (10,5)."),
-            activation: Optional[str] = typer.Option(None, "--activation", help=ACTIVATION_HELP),
-            init: Optional[List[str]] = typer.Option(None, "--init", help="Grid axis; repeat: --init zeros --init he."),
-            init_scale: Optional[float] = typer.Option(None, "--init-scale"),
-            l2: Optional[List[float]] = typer.Option(None, "--l2", help="Grid axis; repeat: --l2 0 --l2 0.7."),
-            keep_prob: Optional[List[float]] = typer.Option(None, "--keep-prob", help="Grid axis; repeat."),
-            learning_rate: Optional[List[float]] = typer.Option(None, "--learning-rate", "--lr", help="Grid axis; repeat."),
-            seed: Optional[List[int]] = typer.Option(None, "--seed", help="Seeds; repeat (default 0, 1, 2)."),
-            max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Iterations (default 1000)."),
-            batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-            name: Optional[str] = typer.Option(None, "--name", help="The study's name (figure file names)."),
-            target_error: Optional[float] = typer.Option(None, "--target-error",
+@app.command(cls=_Command)
+@with_table_options
+def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE.toml",
+                                                  help="A study in a TOML file (flags given here override it)."),
+            dataset: Optional[str] = typer.Option(None, "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP),
+            hidden: Optional[str] = typer.Option(None, "--hidden", metavar="SIZES",
+                                                 help="Hidden layer sizes, comma-separated (default 10,5)."),
+            activation: Optional[str] = typer.Option(None, "--activation", metavar="NAME",
+                                                     help="Hidden activation: relu (default), tanh or sigmoid."),
+            init: Optional[List[str]] = typer.Option(None, "--init", metavar="NAME",
+                                                     help="Grid axis; repeat: --init zeros --init he (default he)."),
+            init_scale: Optional[float] = typer.Option(None, "--init-scale", metavar="SCALE",
+                                                       help="Multiplies the initial weights' std (default 1)."),
+            l2: Optional[List[float]] = typer.Option(None, "--l2", metavar="L2",
+                                                     help="Grid axis; repeat: --l2 0 --l2 0.7 (default 0)."),
+            keep_prob: Optional[List[float]] = typer.Option(None, "--keep-prob", metavar="P",
+                                                            help="Grid axis, dropout keep probability; repeat "
+                                                                 "(default 1: no dropout)."),
+            learning_rate: Optional[List[float]] = typer.Option(None, "--learning-rate", "--lr", metavar="RATE",
+                                                                help="Grid axis; repeat (default 0.01)."),
+            seed: Optional[List[int]] = typer.Option(None, "--seed", metavar="SEED",
+                                                     help="Seeds; repeat (default 0, 1, 2)."),
+            max_iter: Optional[int] = typer.Option(None, "--max-iter", metavar="N", help="Iterations (default 1000)."),
+            batch_size: Optional[int] = typer.Option(None, "--batch-size", metavar="N",
+                                                     help="Minibatch size (default: full batch)."),
+            name: Optional[str] = typer.Option(None, "--name", metavar="NAME",
+                                               help="The study's name (figure file names)."),
+            target_error: Optional[float] = typer.Option(None, "--target-error", metavar="ERROR",
                                                          help="Human-level (or Bayes) error for the bias / variance "
                                                               "column (default 0)."),
-            jobs: int = typer.Option(1, "--jobs", "-j", help="Processes (-1: all cores); results are the same."),
-            out: Path = typer.Option(Path("practicaldl-compare"), "--out", "-o", help="Report folder."),
-            json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+            jobs: int = typer.Option(1, "--jobs", "-j", metavar="N",
+                                     help="Processes (-1: all cores); results are the same."),
+            out: Path = typer.Option(Path("practicaldl-compare"), "--out", "-o", metavar="DIR", help="Report folder."),
+            table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Run a study (a grid init x l2 x keep_prob x learning rate, over seeds) and write a report.
 
     The study comes from flags or from a TOML file (--config) whose keys are StudyConfig's fields
-    (name, dataset, hidden_layer_sizes, init, l2, keep_prob, learning_rate, seeds, max_iter, configurations, ...).
+    (name, dataset, hidden_layer_sizes, init, l2, keep_prob, learning_rate, seeds, max_iter, configurations, ...)
+    and, for a table, a [table] section with the table options (target, features, drop, impute, ...).
+    The report names the data (file, rows, columns, target, preprocessing, split), the network and
+    every hyperparameter.
 
     Examples:
 
       practicaldl compare --dataset circles --init zeros --init he --max-iter 2000 --seed 1 --seed 2
 
       practicaldl compare --dataset noisy --hidden 20,3 --init lecun --lr 0.3 --l2 0 --l2 0.7 --keep-prob 1 --keep-prob 0.86 --target-error 0.15
+
+      practicaldl compare -d penguins.csv --target species --impute median --lr 0.1 --l2 0 --l2 1
 
       practicaldl compare --config study.toml --jobs 2 --out report
     """
@@ -357,14 +544,16 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
         if config is not None:
             if not config.is_file():
                 raise UsageProblem(f"invalid value for --config: the file {str(config)!r} does not exist")
-            study = StudyConfig.from_toml(config)
-            if given:
-                study = StudyConfig.from_dict({**study.to_dict(), **given})
+            base = StudyConfig.from_toml(config).to_dict()
         else:
-            study = StudyConfig.from_dict({"name": "compare", "seeds": (0, 1, 2), **given})
+            base = {"name": "compare", "seeds": (0, 1, 2)}
+        if table:
+            given["table"] = {**(base.get("table") or {}), **table}
+        study = StudyConfig.from_dict({**base, **given})
         if jobs == 0 or jobs < -1:
             raise UsageProblem(f"invalid value for --jobs: it must be a positive integer or -1, got {jobs}")
         sections = _run_studies([study], jobs, out, o)
+        _show_warnings(o, sections[0]["dataset"]["warnings"])
         doc = make_results(sections, title=f"practicaldl compare: {study.title or study.name}",
                            notes=[f"{len(study.seeds)} seeds per configuration: mean ± standard deviation over seeds."])
         written = write_report(doc, out)
@@ -372,23 +561,36 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", help="
 
 
 # -- gradcheck -------------------------------------------------------------------------------------
-@app.command()
-def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+@app.command(cls=_Command, epilog=TORCH_FILES_HELP)
+@with_table_options
+def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT,
+              hidden: str = FRESH_HIDDEN_OPT,
               activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
-              l2: float = typer.Option(0.0, "--l2"),
-              keep_prob: float = typer.Option(1.0, "--keep-prob", help="Dropout during the check (masks replayed)."),
-              seed: int = typer.Option(1, "--seed"),
-              max_samples: int = typer.Option(64, "--max-samples", help="Examples used (the first ones)."),
-              epsilon: float = typer.Option(1e-7, "--epsilon", help="Centred-difference step."),
-              plant_bug: Optional[str] = typer.Option(None, "--plant-bug",
+              l2: float = typer.Option(0.0, "--l2", metavar="L2", help="L2 strength in the checked cost."),
+              keep_prob: float = typer.Option(1.0, "--keep-prob", metavar="P",
+                                              help="Dropout during the check (masks replayed)."),
+              seed: int = typer.Option(1, "--seed", metavar="SEED",
+                                       help="Seed of a fresh network's weights and of the dropout masks."),
+              max_samples: int = typer.Option(64, "--max-samples", metavar="N", help="Examples used (the first ones)."),
+              epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS", help="Centred-difference step."),
+              plant_bug: Optional[str] = typer.Option(None, "--plant-bug", metavar="GRADIENT",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
-              jobs: Optional[int] = typer.Option(None, "--jobs", help="Threads that share the check (the same numbers "
-                                                                      "for any value; default: 2 on a machine with "
-                                                                      "two cores or more, else 1)."),
-              json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+              jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N",
+                                                 help="Threads that share the check (the same numbers "
+                                                      "for any value; default: 2 on a machine with "
+                                                      "two cores or more, else 1)."),
+              torch_file: Optional[Path] = TORCH_OPT,
+              method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
+                                                   help="With --torch: loop (every entry, the default) or directional "
+                                                        "(random directions, then the faulty parameters named; for "
+                                                        "large models)."),
+              table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Check backprop against centred differences: overall difference, one line per parameter, a verdict.
 
     Exit code 1 when the check fails.
+
+    With --torch FILE.py: a PyTorch model's gradients by parameter name (0.weight, fc1.bias, ...), in float64.
+    Dropout draws the same masks in every evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
 
     Examples:
 
@@ -397,24 +599,32 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
       practicaldl gradcheck --plant-bug dW2
 
       practicaldl gradcheck --model he --dataset circles --json
+
+      practicaldl gradcheck --torch examples/torch_custom_function_bug.py
+
+      practicaldl gradcheck --torch big_model.py --method directional
     """
     o = Output(json_out, quiet)
+    if torch_file is not None:
+        return _torch_gradcheck(ctx, o, torch_file, method)
     with _Guard():
         from . import gradcheck as gc
 
+        if method is not None:
+            raise UsageProblem("--method applies to --torch checks (loop or directional)")
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
         if jobs is not None and jobs <= 0:
             raise UsageProblem(f"invalid value for --jobs: it must be a positive integer, got {jobs}")
         if not (np.isfinite(epsilon) and epsilon > 0):
             raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
-        data = _load_data(dataset)
         if model is not None:
             if plant_bug:
                 raise UsageProblem("--plant-bug works on a fresh network, not with --model")
-            from .io.models import load_model
+            from .io.models import load_saved
 
-            clf = load_model(model)
+            saved = load_saved(model)
+            clf, data = saved.estimator, _data_for_model(dataset, table, saved)
             if data.X_train.shape[1] != clf.n_features_in_:
                 raise UsageProblem(f"invalid value for --dataset: the model expects {clf.n_features_in_} features, "
                                    f"{data.name} has {data.X_train.shape[1]}")
@@ -422,6 +632,7 @@ def gradcheck(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hid
                                                    max_samples=max_samples, n_jobs=jobs)
             source = {"model": str(model), "dataset": data.name}
         else:
+            data = _load_data(dataset, table)
             report, source = _fresh_gradcheck(gc, data, parse_hidden(hidden), activation, init, l2, keep_prob, seed,
                                               max_samples, epsilon, plant_bug, jobs)
         o.show(report)
@@ -463,19 +674,28 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
 
 
 # -- diagnose --------------------------------------------------------------------------------------
-@app.command()
-def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidden: str = FRESH_HIDDEN_OPT,
+@app.command(cls=_Command, epilog=TORCH_FILES_HELP)
+@with_table_options
+def diagnose(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT,
+             hidden: str = FRESH_HIDDEN_OPT,
              activation: str = FRESH_ACTIVATION_OPT, init: str = FRESH_INIT_OPT,
-             init_scale: float = typer.Option(1.0, "--init-scale"),
-             seed: int = typer.Option(0, "--seed"),
-             target_error: float = typer.Option(0.0, "--target-error", min=0.0, max=1.0,
+             init_scale: float = typer.Option(1.0, "--init-scale", metavar="SCALE",
+                                              help="Multiplies a fresh network's initial weights' std."),
+             seed: int = typer.Option(0, "--seed", metavar="SEED", help="Seed of a fresh network's weights."),
+             target_error: float = typer.Option(0.0, "--target-error", min=0.0, max=1.0, metavar="ERROR",
                                                 help="Human-level (or Bayes) error the model is measured against "
                                                      "for avoidable bias, e.g. 0.15 for data with 15% label noise."),
-             json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+             torch_file: Optional[Path] = TORCH_OPT,
+             plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png",
+                                                 help="Also draw each layer's activation histogram to this .png file."),
+             table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Diagnose a network: symmetry, dead units, saturation, vanishing / exploding signals, bias / variance.
 
     A saved model is diagnosed as trained (with its train / test accuracy on --dataset); without --model,
     a fresh network as it would start training. Exit code 1 when there is an error-severity finding.
+
+    With --torch FILE.py: a PyTorch model, through hooks on its Linear and Conv layers, with the same findings.
+    The gradient findings need targets in the file; FILE.py: see TORCH FILES below.
 
     Examples:
 
@@ -486,16 +706,22 @@ def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidd
       practicaldl diagnose --model he --dataset circles
 
       practicaldl diagnose --model overfit --dataset noisy --target-error 0.15
+
+      practicaldl diagnose --torch examples/torch_deep_tanh.py --plot tanh.png
     """
     o = Output(json_out, quiet)
+    if plot is not None and plot.suffix.lower() != ".png":
+        _fail(f"invalid value for --plot: it must end in .png, got {str(plot)!r}")
+    if torch_file is not None:
+        return _torch_diagnose(ctx, o, torch_file, plot)
     with _Guard():
         from .diagnostics.probes import diagnose as run_diagnose
 
-        data = _load_data(dataset)
         if model is not None:
-            from .io.models import load_model
+            from .io.models import load_saved
 
-            clf = load_model(model)
+            saved = load_saved(model)
+            clf, data = saved.estimator, _data_for_model(dataset, table, saved)
             if data.X_train.shape[1] != clf.n_features_in_:
                 raise UsageProblem(f"invalid value for --dataset: the model expects {clf.n_features_in_} features, "
                                    f"{data.name} has {data.X_train.shape[1]}")
@@ -505,24 +731,109 @@ def diagnose(model: Optional[Path] = MODEL_OPT, dataset: str = DATASET_OPT, hidd
         else:
             from .estimator import NeuralNetClassifier
 
+            data = _load_data(dataset, table)
             clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
                                       random_state=seed)
             report = run_diagnose(clf, data.X_train, data.y_train)
             source = {"dataset": data.name, "hidden_layer_sizes": list(clf.hidden_layer_sizes), "init": init,
                       "init_scale": init_scale, "seed": seed, "at": "initialization"}
+        _diagnosis_done(o, report, source, plot)
+
+
+def _diagnosis_done(o: Output, report, source: dict, plot: Optional[Path]) -> None:
+    """Show the report (table or JSON), draw --plot, exit 1 on an error-severity finding."""
+    if plot is not None:
+        from .diagnostics.plots import plot_activation_histograms
+
+        plot_activation_histograms(report, plot)
+        o.message(f"Activation histograms written: {plot}")
+    o.show(report)
+    o.json({"source": source, **report.to_dict()})
+    errors = [f for f in report.findings if f.severity == "error"]
+    if errors:
+        o.message(f"[red]{len(errors)} error-severity finding(s)[/red]: {', '.join(f.kind for f in errors)}")
+        raise typer.Exit(EXIT_FAILED_CHECK)
+    o.message("[green]No error-severity finding.[/green]")
+
+
+# -- PyTorch models (--torch FILE.py) ---------------------------------------------------------------
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not left at its default)."""
+    return getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+
+
+def _torch_only(ctx: typer.Context, allowed: set) -> None:
+    """Refuse options of the NumPy network given on the command line together with --torch."""
+    for param in ctx.command.params:
+        if param.name not in allowed and _given(ctx, param.name):
+            raise UsageProblem(f"{param.opts[0]} does not apply with --torch "
+                               "(the file defines the model and the batch)")
+
+
+def _load_torch(path: Path, required: tuple) -> dict:
+    try:
+        from .torch import require_torch
+
+        require_torch()
+    except ImportError as exc:
+        raise UsageProblem(f"--torch needs PyTorch: {exc}") from None
+    from .torch.files import load_torch_file
+
+    return load_torch_file(path, required)
+
+
+def _torch_gradcheck(ctx: typer.Context, o: Output, path: Path, method: Optional[str]) -> None:
+    with _Guard():
+        _torch_only(ctx, {"torch_file", "method", "epsilon", "json_out", "quiet"})
+        if method is not None and method not in ("loop", "directional"):
+            raise UsageProblem(f"invalid value for --method: it must be one of ['directional', 'loop'], got {method!r}")
+        epsilon = ctx.params["epsilon"] if _given(ctx, "epsilon") else 1e-6
+        if not (np.isfinite(epsilon) and epsilon > 0):
+            raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
+        f = _load_torch(path, ("model", "inputs", "targets", "loss_fn"))
+        from .torch.check import BackwardError, check_module
+
+        n = sum(p.numel() for p in f["model"].parameters() if p.requires_grad)
+        method = method or "loop"
+        with o.progress() as progress:
+            task = progress.add_task(f"checking {n} parameters ({method})",
+                                     total=2 * n + 1 if method == "loop" else None)
+            try:
+                report = check_module(f["model"], f["loss_fn"], f["inputs"], f["targets"], epsilon=epsilon,
+                                      method=method, progress=lambda k: progress.update(task, completed=k))
+            except BackwardError as exc:
+                _fail(str(exc), EXIT_FAILED_CHECK)
+        source = {"torch": str(path), "model": type(f["model"]).__name__, "n_parameters": n, "method": method}
         o.show(report)
         o.json({"source": source, **report.to_dict()})
-        errors = [f for f in report.findings if f.severity == "error"]
-        if errors:
-            o.message(f"[red]{len(errors)} error-severity finding(s)[/red]: {', '.join(f.kind for f in errors)}")
+        if not report.passed:
+            o.message(f"[red]Gradient check failed[/red]: {report.verdict}"
+                      + (f" ({', '.join(report.failing)})" if report.failing else ""))
             raise typer.Exit(EXIT_FAILED_CHECK)
-        o.message("[green]No error-severity finding.[/green]")
+        o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+
+
+def _torch_diagnose(ctx: typer.Context, o: Output, path: Path, plot: Optional[Path]) -> None:
+    with _Guard():
+        _torch_only(ctx, {"torch_file", "plot", "json_out", "quiet"})
+        f = _load_torch(path, ("model", "inputs"))
+        from .torch.check import BackwardError
+        from .torch.diagnose import diagnose_module
+
+        try:
+            report = diagnose_module(f["model"], f["inputs"], f["targets"], loss_fn=f["loss_fn"])
+        except BackwardError as exc:
+            _fail(str(exc), EXIT_FAILED_CHECK)
+        source = {"torch": str(path), "model": type(f["model"]).__name__, "targets": f["targets"] is not None}
+        _diagnosis_done(o, report, source, plot)
 
 
 # -- report ----------------------------------------------------------------------------------------
-@app.command()
-def report(source: Path = typer.Argument(..., help="A report folder (with results.json) or a results.json file."),
-           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write (default: next to results.json)."),
+@app.command(cls=_Command)
+def report(source: Path = typer.Argument(..., metavar="SOURCE",
+                                         help="A report folder (with results.json) or a results.json file."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR",
+                                              help="Where to write (default: next to results.json)."),
            json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Re-render a report (figures, index.html, summary.md) from results.json, without retraining.
 
@@ -546,27 +857,57 @@ def report(source: Path = typer.Argument(..., help="A report folder (with result
 
 
 # -- predict ---------------------------------------------------------------------------------------
-@app.command()
-def predict(model: Path = typer.Argument(..., help="The saved model (MODEL, MODEL.npz or MODEL.json)."),
-            data: Path = typer.Argument(..., help="Features: a .csv (numeric, header optional), a .npy, or a .npz with X."),
-            proba: bool = typer.Option(False, "--proba", help="Also print class probabilities."),
+@app.command(cls=_Command)
+def predict(model: Path = typer.Argument(..., metavar="MODEL", help="The saved model (MODEL, MODEL.npz or MODEL.json)."),
+            data: Path = typer.Argument(..., metavar="DATA",
+                                        help="The rows to predict: for a model trained on a table, a table with "
+                                             "the same column names (.csv, .tsv, .parquet; other columns, the label "
+                                             "among them, are ignored); else numeric features in the model's order "
+                                             "(.csv, .npy, or .npz with X)."),
+            proba: bool = typer.Option(False, "--proba",
+                                       help="Also print each class's probability, under a header of class names."),
+            sep: Optional[str] = typer.Option(None, "--sep", metavar="CHAR",
+                                              help="Field separator of DATA (default: sniffed from the file)."),
+            header: Optional[bool] = typer.Option(None, "--header/--no-header",
+                                                  help="Whether DATA's first line names the columns (default: as the "
+                                                       "training table). Without a header, columns are taken by "
+                                                       "position: the training table's, or the features alone."),
+            skip_rows: int = typer.Option(0, "--skip-rows", metavar="N", help="Lines of DATA to skip first."),
+            unknown_categories: str = typer.Option("error", "--unknown-categories", metavar="ACTION",
+                                                   help="A category the model never saw: error (refuse, naming it), "
+                                                        "or ignore (encode it as all zeros)."),
             json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
-    """Predict labels with a saved model, one per line (or a JSON document).
+    """Predict labels with a saved model, one per line, as the training labels were written (or a JSON document).
 
-    The features must be in the model's order, one row per example, no label column.
+    A model trained on a table applies its saved preprocessing to raw rows: the same columns by
+    name, standardized with the training means and scales, categories one-hot encoded, missing values
+    filled when the model was trained with --impute (refused otherwise). With --proba a header line
+    names the columns: prediction, then one probability per class.
 
     Examples:
 
       practicaldl predict he points.csv
 
+      practicaldl predict penguins new_penguins.csv --proba
+
       practicaldl predict he.npz points.npy --proba --json
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .io.models import load_model
+        from .io.models import load_saved
 
-        clf = load_model(model)
-        X = _read_features(data)
+        if unknown_categories not in ("error", "ignore"):
+            raise UsageProblem(f"invalid value for --unknown-categories: it must be error or ignore, "
+                               f"got {unknown_categories!r}")
+        saved = load_saved(model)
+        clf = saved.estimator
+        if saved.preprocessing is not None:
+            X = _read_table_rows(data, saved, sep, header, skip_rows, unknown_categories)
+        else:
+            if sep is not None or header is not None or skip_rows:
+                raise UsageProblem("--sep, --header and --skip-rows read tables for models trained on a table; "
+                                   "this model takes numeric features")
+            X = _read_features(data)
         if X.shape[1] != clf.n_features_in_:
             raise UsageProblem(f"invalid value for DATA: the model expects {clf.n_features_in_} features per row, "
                                f"{data.name} has {X.shape[1]}")
@@ -578,10 +919,22 @@ def predict(model: Path = typer.Argument(..., help="The saved model (MODEL, MODE
             result["probabilities"] = probabilities.tolist()
         if json_out:
             o.json(result)
+        elif probabilities is None:
+            sys.stdout.write("".join(f"{v}\n" for v in labels.tolist()))
         else:
-            lines = [str(v) if probabilities is None else f"{v}\t" + "\t".join(f"{p:.6f}" for p in row)
-                     for v, row in zip(labels.tolist(), probabilities if probabilities is not None else labels)]
+            lines = ["\t".join(["prediction", *(str(c) for c in clf.classes_.tolist())])]
+            lines += [f"{v}\t" + "\t".join(f"{p:.6f}" for p in row) for v, row in zip(labels.tolist(), probabilities)]
             sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _read_table_rows(path: Path, saved, sep, header, skip_rows: int, unknown: str) -> np.ndarray:
+    """The features of a table's rows through the model's saved preprocessing."""
+    from .io.tables import read_rows_for_model
+
+    if not path.is_file():
+        raise UsageProblem(f"invalid value for DATA: the file {str(path)!r} does not exist")
+    table = read_rows_for_model(path, saved.table, sep=sep, header=header, skip_rows=skip_rows)
+    return saved.preprocessing.transform(table.frame, unknown=unknown, lines=table.lines, source=table.name)
 
 
 def _read_features(path: Path) -> np.ndarray:

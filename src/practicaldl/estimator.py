@@ -1,7 +1,8 @@
 """``NeuralNetClassifier``: the network as a scikit-learn estimator.
 
-It speaks scikit-learn's layout, X (n_samples, n_features), and transposes once to the core's
-(n_x, m). Two classes give one sigmoid output unit; more give a softmax layer. Labels of any
+It speaks scikit-learn's layout, X (n_samples, n_features), an array or a pandas DataFrame of
+numeric columns (their names are kept in ``feature_names_in_`` and checked at predict, as
+scikit-learn's estimators do), and transposes once to the core's (n_x, m). Two classes give one sigmoid output unit; more give a softmax layer. Labels of any
 type are mapped through ``classes_``. ``__init__`` stores the parameters verbatim; ``fit``
 validates them.
 
@@ -137,6 +138,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Train on X (n_samples, n_features) and labels y (n_samples,)."""
         sizes, keep_prob = self._check_params()
+        _check_numeric_columns(X)
         if np.asarray(X).dtype.kind in "USa":
             raise ValueError(f"X must hold numeric features, got text (dtype {np.asarray(X).dtype}); encode "
                              "categorical features first, for example with sklearn.preprocessing.OneHotEncoder")
@@ -203,6 +205,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
         check_is_fitted(self, "parameters_")
+        _check_numeric_columns(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False)
         _assert_finite(X, self)
         AL = predict_proba(self.parameters_, X.T.astype(self.parameters_["W1"].dtype, copy=False),
@@ -222,6 +225,16 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def _check_numeric_columns(X) -> None:
+    """A DataFrame's text or categorical columns, named, before scikit-learn's "could not convert" error."""
+    if hasattr(X, "select_dtypes"):
+        text = [str(c) for c in X.select_dtypes(exclude=["number", "bool"]).columns]
+        if text:
+            raise ValueError(f"X must hold numeric features; the columns {text} are not numeric: encode them first, "
+                             "for example with sklearn.compose.ColumnTransformer and OneHotEncoder (the practicaldl "
+                             "command line does this for tables)")
 
 
 def _assert_finite(X: np.ndarray, estimator) -> None:

@@ -3,7 +3,7 @@ import pytest
 from scipy.io import savemat
 
 import practicaldl as pdl
-from practicaldl.io.datasets import DATASETS, load_csv, load_mat, load_npz
+from practicaldl.io.datasets import DATASETS, load_mat, load_npz
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
@@ -39,25 +39,31 @@ def test_noisy_set_makes_an_unregularized_net_overfit_and_l2_close_the_gap():
     assert gaps[0.0] > 0.1 and gaps[0.7] < gaps[0.0] / 2
 
 
-def test_csv_with_header_and_target_column(tmp_path):
+def test_numeric_csv_loads_through_the_table_reader(tmp_path):
+    """A numeric CSV (the old numpy-readable kind) still loads: last column the label, standardized."""
     rng = np.random.RandomState(0)
-    X = rng.randn(40, 3)
+    X = rng.randn(40, 3) * [1, 10, 100]
     y = (X[:, 0] > 0).astype(int)
     path = tmp_path / "data.csv"
-    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,label", comments="")
-    d = load_csv(path)
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header="a,b,c,label", comments="", fmt="%.17g")
+    d = pdl.load_dataset(path)
     assert d.X_train.shape == (30, 3) and d.X_test.shape == (10, 3)
     assert d.y_train.dtype == np.int64 and set(np.unique(d.y_train)) == {0, 1}
-    np.testing.assert_allclose(np.sort(np.vstack([d.X_train, d.X_test]), axis=0), np.sort(X, axis=0))
-    d0 = load_csv(path, target=0)  # labels from the first column instead
-    assert d0.X_train.shape == (30, 3)
+    np.testing.assert_allclose(d.X_train.mean(axis=0), 0, atol=1e-12)  # standardized on the training rows
+    np.testing.assert_allclose(d.X_train.std(axis=0), 1)
+    assert d.info["target"] == "label" and d.info["features"] == ["a", "b", "c"]
 
 
-def test_csv_with_text_is_refused(tmp_path):
-    path = tmp_path / "bad.csv"
-    path.write_text("a,b,label\n1,2,0\n3,x,1\n")
-    with pytest.raises(ValueError, match="bad.csv has non-numeric or missing values"):
-        load_csv(path)
+def test_every_source_is_described(tmp_path):
+    d = pdl.load_dataset("breast_cancer")
+    assert d.info["kind"] == "builtin" and d.info["rows"] == 569 and d.info["n_features"] == 30
+    assert "standardized" in d.info["preprocessing"]
+    assert set(d.info["classes"]) == {"0", "1"}
+
+
+def test_table_options_are_refused_for_other_sources():
+    with pytest.raises(ValueError, match="apply to table files"):
+        pdl.load_dataset("circles", {"target": "x"})
 
 
 def test_npz_both_layouts(tmp_path):
@@ -98,5 +104,5 @@ def test_football_file(football_path):
 def test_unknown_names_and_missing_files(tmp_path):
     with pytest.raises(ValueError, match=r"dataset must be one of \['breast_cancer', 'circles'.*got 'iris'"):
         pdl.load_dataset("iris")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ValueError, match="does not exist"):
         pdl.load_dataset(tmp_path / "nope.csv")

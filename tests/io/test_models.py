@@ -9,7 +9,8 @@ import pytest
 
 import practicaldl as pdl
 from practicaldl.io.files import atomic_write_bytes
-from practicaldl.io.models import ModelFileError, decode_classes, encode_classes, load_model, model_paths, save_model
+from practicaldl.io.models import (ModelFileError, decode_classes, encode_classes, load_model, metadata_sha256,
+                                   model_paths, save_model)
 
 FAST = dict(max_iter=60, learning_rate=0.1, random_state=0)
 
@@ -102,9 +103,53 @@ def test_rehashed_pickle_payload_is_still_refused(saved):
     meta = json.loads(js.read_text())
     import hashlib
 
-    meta["parameters_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    meta["arrays_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    _rehash(meta)
     js.write_text(json.dumps(meta))
     with pytest.raises(ModelFileError, match="plain arrays|must have shape|float"):
+        load_model(path)
+
+
+def _rehash(meta):
+    """What a writer that bypasses save_model (or an attacker) would do: recompute the checksum."""
+    meta["sha256"] = metadata_sha256(meta)
+    return meta
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["classes"].update(values=[5, 7]),
+    lambda m: m.update(activation="tanh"),
+    lambda m: m["config"].update(activation="tanh"),
+    lambda m: m.update(n_iter_=1),
+    lambda m: m.update(feature_names_in_=["a", "b"]),
+    lambda m: m.update(arrays_sha256="0" * 64),
+    lambda m: m.update(extra="anything"),
+])
+def test_any_edit_of_the_metadata_is_refused(saved, edit):
+    """One checksum covers everything a model is: classes, activation, configuration, the arrays' digest."""
+    _, path = saved
+    _, js = model_paths(path)
+    meta = json.loads(js.read_text())
+    edit(meta)
+    js.write_text(json.dumps(meta, indent=2))
+    with pytest.raises(ModelFileError, match="does not match its SHA-256.*edited"):
+        load_model(path)
+
+
+def test_reformatting_the_json_keeps_the_checksum(saved, circles):
+    clf, path = saved
+    _, js = model_paths(path)
+    js.write_text(json.dumps(json.loads(js.read_text()), indent=None, sort_keys=True))
+    np.testing.assert_array_equal(load_model(path).predict(circles.X_test), clf.predict(circles.X_test))
+
+
+def test_a_version_1_file_is_refused_with_the_reason(saved):
+    _, path = saved
+    _, js = model_paths(path)
+    meta = json.loads(js.read_text())
+    meta["format_version"] = 1
+    js.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="format_version 1.*no checksum over their metadata"):
         load_model(path)
 
 
@@ -114,13 +159,18 @@ def test_rehashed_pickle_payload_is_still_refused(saved):
     (lambda m: m.pop("classes"), "missing the key 'classes'"),
     (lambda m: m["config"].update(evil=1), "unknown estimator parameters"),
     (lambda m: m.update(output="softmax"), "does not fit 2 classes"),
+    (lambda m: m.update(activation="swish"), "activation must be one of"),
+    (lambda m: m["classes"].update(values=[1, 1]), "classes must be distinct"),
+    (lambda m: m["classes"].update(kind="M", dtype="<M8[D]"), "classes.kind must be one of"),
+    (lambda m: m.update(feature_names_in_=["only one"]), "feature_names_in_ must be null or 2 strings"),
 ])
 def test_inconsistent_metadata_is_refused(saved, edit, message):
+    """Metadata whose checksum was recomputed is still checked for consistency."""
     _, path = saved
     _, js = model_paths(path)
     meta = json.loads(js.read_text())
     edit(meta)
-    js.write_text(json.dumps(meta))
+    js.write_text(json.dumps(_rehash(meta)))
     with pytest.raises(ModelFileError, match=message):
         load_model(path)
 

@@ -47,8 +47,8 @@ def test_report_folder_holds_valid_pngs_and_the_documents(report_dir):
     import matplotlib.image as mpimg
 
     names = sorted(p.name for p in (report_dir / "figures").iterdir())
-    assert names == ["gradcheck-differences.png", "inits-accuracy.png", "inits-activations.png",
-                     "inits-boundaries.png", "inits-cost.png"]
+    assert names == ["gradcheck-differences.png", "inits-accuracy.png", "inits-activations-init.png",
+                     "inits-activations.png", "inits-boundaries.png", "inits-cost.png", "inits-weights.png"]
     for name in names:
         data = (report_dir / "figures" / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE)
@@ -161,3 +161,95 @@ def test_index_html_renders_headless(report_dir, tmp_path):
                          text=True).stdout
     assert shot.read_bytes().startswith(PNG_SIGNATURE)
     assert dom.count("<img") == len(list((report_dir / "figures").iterdir())) and "test report" in dom
+
+
+# -- reports that stand alone --------------------------------------------------------------------------
+def test_the_page_names_the_data_the_network_and_every_hyperparameter(report_dir, doc):
+    from practicaldl.report.document import data_table, hyperparameter_table
+
+    section = doc["sections"][0]
+    data = dict(data_table(section)["rows"])
+    assert data["data set"] == "circles" and data["rows"] == "400" and data["features"] == "2"
+    assert data["network"] == "layer sizes [2, 4, 3, 1], relu hidden layers, sigmoid output (2 classes)"
+    assert data["train / test"].startswith("300 / 100 rows")
+    hyper = hyperparameter_table(section)
+    assert hyper["columns"] == ["configuration", "init", "init_scale", "learning_rate", "max_iter", "batch_size", "l2",
+                                "keep_prob", "seeds"]
+    assert hyper["rows"] == [["zeros", "zeros", "1.0", "0.05", "60", "full batch", "0.0", "1.0", "0, 1"],
+                             ["he", "he", "1.0", "0.05", "60", "full batch", "0.0", "1.0", "0, 1"]]
+    page, summary = (report_dir / "index.html").read_text(), (report_dir / "summary.md").read_text()
+    for text in ("Data and network", "Hyperparameters (every configuration)",
+                 "high_bias = avoidable bias (train error - target error) above 5% (warning)", "fit_ok = neither"):
+        assert text in page and text in summary, text
+
+
+def test_tables_wrap_instead_of_widening_the_page(report_dir):
+    page = (report_dir / "index.html").read_text()
+    assert "overflow-wrap:break-word" in page and "div.table{max-width:100%;overflow-x:auto}" in page
+    assert "<th>learning_<wbr>rate</th>" in page and '<div class="table"><table>' in page
+
+
+def _penguins_2d_section(penguins_csv, l2s=(0.0, 3.0)):
+    study = StudyConfig(name="pen", dataset=str(penguins_csv), hidden_layer_sizes=(5,), max_iter=150,
+                        learning_rate=0.1, l2=l2s, seeds=(0,), grid_points=20,
+                        table={"target": "species", "features": ["bill_length_mm", "bill_depth_mm"],
+                               "drop_missing": True})
+    return run_study(study)
+
+
+def test_decision_boundaries_have_a_class_legend_and_a_colour_bar(doc, penguins_csv):
+    from practicaldl.report.figures import decision_boundaries_figure
+
+    two = decision_boundaries_figure(doc["sections"][0])  # circles: P(y = 1)
+    assert len(two.axes) == 3 and two.axes[-1].get_ylabel() == "P(y = 1)"  # 2 panels and the colour bar
+    assert [t.get_text() for t in two.legends[0].get_texts()] == ["class 0: train", "class 0: test", "class 1: train",
+                                                                  "class 1: test"]
+    three = decision_boundaries_figure(_penguins_2d_section(penguins_csv))  # 3 classes: the predicted class
+    bar = three.axes[-1]
+    assert bar.get_ylabel() == "predicted class"
+    assert [t.get_text() for t in bar.get_yticklabels()] == ["Adelie", "Chinstrap", "Gentoo"]
+    assert three.axes[0].get_xlabel() == "bill_length_mm (standardized)"
+    assert len(three.legends[0].get_texts()) == 6
+
+
+def test_titles_fit_inside_their_figures(doc):
+    """Long study titles are wrapped: every title's box lies within the figure's."""
+    from practicaldl.report.figures import decision_boundaries_figure
+
+    long = {**doc["sections"][0], "config": {**doc["sections"][0]["config"],
+                                             "title": "A study with a rather long title " * 4}}
+    fig = decision_boundaries_figure({**long, "records": [r for r in long["records"] if r["configuration"] == "he"]})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = fig.bbox
+    for text in [fig._suptitle, *(ax.title for ax in fig.axes)]:
+        if text is not None and text.get_text():
+            extent = text.get_window_extent(renderer)
+            assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and extent.y1 <= box.y1, text.get_text()
+
+
+def test_the_regularization_study_shows_weights_and_activations_after_training(penguins_csv, tmp_path):
+    """At initialization every configuration of a study with one init is the same; after training
+    L2 has shrunk the weights: the figures show the trained network, and the at-init figure is left out."""
+    section = _penguins_2d_section(penguins_csv, l2s=(0.0, 30.0))
+    norms = {r["configuration"]: [layer["weight_norm"] for layer in r["diagnostics"]["layers"]]
+             for r in section["records"]}
+    assert norms["l2=30"][0] < 0.5 * norms["l2=0"][0]  # L2 shrinks W1
+    written = write_report(make_results([section]), tmp_path)
+    assert {"figures/pen-weights.png", "figures/pen-activations.png"} <= set(written)
+    assert "figures/pen-activations-init.png" not in written  # its rows would all be the same
+
+
+def test_histograms_count_and_have_a_legend(doc):
+    from practicaldl.diagnostics.plots import activation_histograms_figure
+
+    reports = {r["configuration"]: r["diagnostics"] for r in doc["sections"][0]["records"] if r.get("diagnostics")}
+    for quantity in ("a", "w"):
+        fig = activation_histograms_figure(reports, quantity=quantity)
+        assert fig.axes[0].get_ylabel().endswith("count") and len(fig.axes[0].get_yticks()) > 1
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels[0].startswith({"a": "A_l = g(Z_l): entries per bin", "w": "weights W_l: entries per bin"}[quantity])
+    zeros = activation_histograms_figure(reports, quantity="a")  # zero init: symmetry, a flagged layer in red
+    assert "a layer with a warning or an error" in [t.get_text() for t in zeros.legends[0].get_texts()]

@@ -223,3 +223,46 @@ def test_relative_paths_survive_workers_started_elsewhere(tmp_path, monkeypatch,
     assert sorted(p.name for p in (second / "models").iterdir()) == sorted(
         f"{r['run_id']}.{ext}" for r in result["records"] for ext in ("npz", "json"))
     assert all(r["error"] is None for r in result["records"])
+
+
+# -- tables ------------------------------------------------------------------------------------------
+def test_a_table_study_from_toml_with_paths_beside_the_file(tmp_path, monkeypatch, penguins_csv):
+    import pandas as pd
+
+    frame = pd.read_csv(penguins_csv)
+    (tmp_path / "data").mkdir()
+    frame.iloc[::4].to_csv(tmp_path / "data" / "test.csv", index=False)
+    frame.drop(index=frame.index[::4]).to_csv(tmp_path / "data" / "train.csv", index=False)
+    (tmp_path / "data" / "study.toml").write_text(
+        'name = "p"\ndataset = "train.csv"\nhidden_layer_sizes = [4]\nmax_iter = 20\nseeds = [0]\n'
+        '[table]\ntarget = "species"\nimpute = "median"\ntest = "test.csv"\n')
+    monkeypatch.chdir(tmp_path)  # not the study file's folder
+    study = StudyConfig.from_toml(tmp_path / "data" / "study.toml")
+    assert study.dataset == str(tmp_path / "data" / "train.csv") and study.table.test == str(tmp_path / "data" / "test.csv")
+    assert StudyConfig.from_dict(study.to_dict()) == study
+    run = study.expand()[0]
+    assert run.table == study.table and run.with_absolute_paths() == run
+    result = run_study(study)
+    assert result["dataset"]["split"]["description"] == "test set from test.csv"
+    assert result["records"][0]["error"] is None and result["records"][0]["config"]["table"]["target"] == "species"
+
+
+def test_relative_table_paths_become_absolute_for_the_workers(tmp_path, monkeypatch, penguins_csv):
+    import shutil
+
+    shutil.copy(penguins_csv, tmp_path / "p.csv")
+    shutil.copy(penguins_csv, tmp_path / "t.csv")
+    monkeypatch.chdir(tmp_path)
+    study = StudyConfig(name="p", dataset="p.csv", table={"target": "species", "drop_missing": True, "test": "t.csv"},
+                        hidden_layer_sizes=(3,), max_iter=5)
+    run = study.expand()[0].with_absolute_paths()
+    assert run.dataset == str(tmp_path / "p.csv") and run.table.test == str(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dataset="circles", table={"target": "x"}), "apply to table files"),
+    (dict(dataset="circles", table={"targets": "x"}), r"unknown table settings \['targets'\]"),
+])
+def test_table_settings_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StudyConfig(**kwargs)

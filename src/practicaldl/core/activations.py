@@ -144,7 +144,8 @@ def register_activation(name: str, forward: Callable, derivative: Callable, *, f
     return a boolean array, as ReLU's does). ``forward_into(Z, out)`` and ``derivative_into(Z, A,
     out)``, when given, must write the same numbers into ``out`` (of Z's shape, and of the dtype
     their function returns) and return it. ``bounds=(lo, hi)``: the asymptotes of a saturating
-    activation, for diagnostics. A name already registered is refused unless ``replace=True``; the built-in names never change.
+    activation, for diagnostics. A name already registered is refused unless ``replace=True``;
+    the built-in names never change.
 
     For example, swish ``g(Z) = Z sigmoid(Z)``, ``g'(Z) = s + Z s (1 - s)`` with ``s = sigmoid(Z)``::
 

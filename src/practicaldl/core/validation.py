@@ -83,3 +83,17 @@ def check_array_2d(name: str, X) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite (no NaN or inf)")
     return arr
+
+
+def from_settings(cls, data, what: str):
+    """``cls(**data)`` for the dataclass ``cls``; a non-dict or an unknown key is refused, listing
+    the valid ones ("unknown study settings ['learning_rates']; valid settings are [...]")."""
+    from dataclasses import fields
+
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{what} settings must be a table of settings, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {what} settings {unknown}; valid settings are {sorted(names)}")
+    return cls(**data)

@@ -1,8 +1,9 @@
 """Diagnostics: why a network will not train, or will not generalise.
 
 ``findings`` (records and thresholds), ``probes`` (``diagnose``: one forward and backward pass on
-a probe batch), ``monitor`` (during training), ``fit`` (bias and variance after training),
-``plots`` (figures from the reports' dicts).
+a probe batch), ``rules`` (the findings from per-layer statistics, shared with
+``practicaldl.torch.diagnose_module``), ``monitor`` (during training), ``fit`` (bias and variance
+after training), ``plots`` (figures from the reports' dicts).
 """
 
 from .findings import SEVERITIES, THRESHOLDS, DiagnosticReport, Finding

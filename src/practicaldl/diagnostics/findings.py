@@ -48,9 +48,16 @@ THRESHOLDS: dict[str, float] = {
     "avoidable_bias_info": 0.02,
     "variance": 0.05,  # test_error - train_error above this: high variance (warning)
     "variance_info": 0.02,
+    # test accuracy at most this far above always predicting the most frequent test label (warning)
+    "majority_margin": 0.01,
     # during training: the update-to-weight ratio learning_rate * ||dW|| / ||W|| (rule of thumb ~1e-3)
     "update_ratio_high": 1e-1,  # above: steps too large, training may diverge (warning)
     "update_ratio_low": 1e-7,  # below: the layer has stopped learning (info)
+    # initial weights: rms(W_l) / the recommended std for the layer's fan-in and activation (PyTorch modules)
+    "init_scale_low": 0.25,  # below: too small (warning)
+    "init_scale_low_info": 0.5,  # below: small (info; PyTorch's default Linear init is 0.41x He)
+    "init_scale_high": 4.0,  # above: too large (warning)
+    "init_scale_high_info": 2.0,
 }
 
 #: Bins of the per-layer histograms stored in the report (for ``diagnostics.plots``).
@@ -63,12 +70,13 @@ RECOMMENDED_INIT = {
     "relu": "He initialization (init='he', W ~ N(0, 2 / fan_in))",
     "tanh": "Xavier/LeCun initialization (init='xavier' or init='lecun', W ~ N(0, 1 / fan_in))",
     "sigmoid": "Xavier initialization (init='xavier', W ~ N(0, 2 / (fan_in + fan_out)))",
+    "linear": "LeCun initialization (init='lecun', W ~ N(0, 1 / fan_in))",
 }
 
-
-def recommended_init(activation: str) -> str:
-    """``RECOMMENDED_INIT``'s advice, or a general one for an activation registered by the user."""
-    return RECOMMENDED_INIT.get(activation, "an initialization scaled to the fan-in (init='he' or init='lecun')")
+#: The variance scheme (a key of ``core.initializers.VARIANCES``) that keeps Var(Z_l) constant
+#: for the activation after a layer; "lecun" for any activation not listed.
+RECOMMENDED_SCHEME = {"relu": "he", "leaky_relu": "he", "elu": "he", "gelu": "he", "silu": "he",
+                      "tanh": "lecun", "sigmoid": "xavier"}
 
 
 @dataclass
@@ -99,12 +107,15 @@ class DiagnosticReport:
     """Findings plus the per-layer statistics they were computed from.
 
     ``layers[l - 1]`` describes layer l (the last one is the output layer) with keys ``layer``,
+    ``label``, ``weight_name`` and ``grad_name`` (how messages name it: "layer 2", "W2", "dW2"),
     ``role`` ("hidden"/"output"), ``activation``, ``n_units``, ``z_mean``, ``z_std``, ``z_rms``,
     ``a_mean``, ``a_std``, ``dead_fraction`` (ReLU hidden layers), ``saturated_fraction``
     (sigmoid/tanh/softmax), ``confident_wrong_fraction`` (output layer, with Y), ``scale_ratio``
     (rms(Z_l) / rms(Z_{l-1})), ``weight_norm``,
     ``grad_norm``, ``relative_gradient`` (None without Y), ``identical_units`` and the histograms
-    ``z_hist`` / ``a_hist`` (``{"counts": [...], "edges": [...]}``).
+    ``z_hist`` / ``a_hist`` / ``w_hist`` (of the weights W_l) (``{"counts": [...], "edges": [...]}``).
+    A PyTorch module's report (``practicaldl.torch.diagnose_module``) has more keys per layer and
+    ``notes`` on what it could not look at.
     """
 
     findings: list = field(default_factory=list)
@@ -115,6 +126,7 @@ class DiagnosticReport:
     n_samples: int = 0
     gradients: bool = False
     activation_growth: Optional[float] = None
+    notes: list = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -139,6 +151,7 @@ class DiagnosticReport:
             "findings": [f.to_dict() for f in self.findings],
             "layers": [dict(layer) for layer in self.layers],
             "thresholds": dict(THRESHOLDS),
+            "notes": list(self.notes),
         }
 
     def to_table(self):
@@ -147,7 +160,8 @@ class DiagnosticReport:
         from rich.table import Table
 
         table = Table(title=f"practicaldl diagnose: layers {self.layer_dims}, activation {self.activation}, "
-                            f"{self.n_samples} probe examples", show_lines=True)
+                            f"{self.n_samples} probe examples", show_lines=True,
+                      caption="\n".join(escape(note) for note in self.notes) or None)
         table.add_column("severity")
         table.add_column("kind")
         table.add_column("layer", justify="right")

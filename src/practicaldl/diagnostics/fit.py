@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numbers
+from typing import Optional
+
+import numpy as np
 
 from .findings import THRESHOLDS, Finding, _band
 
@@ -58,3 +61,29 @@ def diagnose_fit(train_accuracy: float, test_accuracy: float, target_error: floa
                         f"no bias or variance problem: avoidable bias {bias:.1%}, variance {variance:.1%} ({errors})",
                         "", "avoidable_bias_info")]
     return [f for _, f in found]
+
+
+def majority_baseline(y_test, test_accuracy: float) -> Optional[Finding]:
+    """A warning when the test accuracy is not above the majority-class rate.
+
+    ``rate = max_k #{y_test == k} / len(y_test)`` is the accuracy of always predicting the most
+    frequent test label; a test accuracy at most ``THRESHOLDS["majority_margin"]`` above it means
+    the network has learned nothing that label counts alone do not give. None otherwise.
+    """
+    accuracy = _check_fraction("test_accuracy", test_accuracy)
+    labels, counts = np.unique(np.asarray(y_test), return_counts=True)
+    if len(labels) == 0:
+        return None
+    rate = float(counts.max() / counts.sum())
+    margin = THRESHOLDS["majority_margin"]
+    if accuracy > rate + margin:
+        return None
+    label = labels[int(np.argmax(counts))]
+    return Finding(
+        "majority_rate", "warning", None, accuracy, rate,
+        f"test accuracy {accuracy:.3f} is no better than always predicting the most frequent class "
+        f"{label.item() if hasattr(label, 'item') else label!r} ({rate:.3f} of the test set): the network has not "
+        "learned to tell the classes apart",
+        "standardize the features (drop --no-standardize), check that --target is the label column, and try "
+        "a smaller learning rate or more iterations (a cost stuck at 0.693 = log 2 means nothing was learned)",
+        "majority_margin")

@@ -69,28 +69,38 @@ def monitor_findings(records: list) -> list:
 
     ``update_ratio`` above ``update_ratio_high`` (warning: steps too big) or below
     ``update_ratio_low`` (info: the layer stopped learning), and ``dead_units`` as in ``diagnose``.
+    Records with a ``layers`` list (``practicaldl.torch.TrainingMonitor``: module names, and the
+    measured ``||W_t - W_{t-1}|| / ||W_{t-1}||`` as the ratio) are named by module.
     """
     if not records:
         return []
     rec, out = records[-1], []
     t = rec["iteration"]
+    names = rec.get("layers")
+
+    def weight(l):
+        return f"{names[l - 1]}.weight" if names else f"W{l}"
+
+    def label(l):
+        return f"layer {l} ({names[l - 1]})" if names else f"layer {l}"
+
     for l, ratio in enumerate(rec.get("update_ratio", []), start=1):
         if ratio is None:
             continue
         if ratio > THRESHOLDS["update_ratio_high"]:
             out.append(Finding("update_ratio", "warning", l, ratio, THRESHOLDS["update_ratio_high"],
-                               f"at iteration {t} a step changes W{l} by {ratio:.1%} of its norm: too large, "
+                               f"at iteration {t} a step changes {weight(l)} by {ratio:.1%} of its norm: too large, "
                                "training may oscillate or diverge (a rule of thumb is ~1e-3)",
                                "lower the learning rate", "update_ratio_high"))
         elif ratio < THRESHOLDS["update_ratio_low"]:
             out.append(Finding("update_ratio", "info", l, ratio, THRESHOLDS["update_ratio_low"],
-                               f"at iteration {t} a step changes W{l} by only {ratio:.1e} of its norm: the layer "
-                               "has stopped learning (converged, or its gradient vanished)",
+                               f"at iteration {t} a step changes {weight(l)} by only {ratio:.1e} of its norm: the "
+                               "layer has stopped learning (converged, or its gradient vanished)",
                                "if the cost is still high: raise the learning rate or use a better initialization",
                                "update_ratio_low"))
     for l, frac in enumerate(rec.get("dead_fraction", []), start=1):
         if frac is not None and frac > THRESHOLDS["dead_fraction"]:
             out.append(Finding("dead_units", "warning", l, frac, THRESHOLDS["dead_fraction"],
-                               f"at iteration {t}, {frac:.0%} of layer {l}'s ReLUs are dead on the batch",
+                               f"at iteration {t}, {frac:.0%} of {label(l)}'s ReLUs are dead on the batch",
                                "lower the learning rate; use He initialization", "dead_fraction"))
     return out

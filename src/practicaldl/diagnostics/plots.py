@@ -14,6 +14,7 @@ atomically (``io.files.atomic_write_bytes``).
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +28,13 @@ def _check_png_path(path) -> Path:
     if path.suffix.lower() != ".png":
         raise ValueError(f"path must end in .png, got {str(path)!r}")
     return path
+
+
+def wrap(text: str, width_inches: float, fontsize: float = 10) -> str:
+    """``text`` broken into lines that fit ``width_inches`` at ``fontsize`` points (a glyph ~0.55 em),
+    so that no title runs off its figure."""
+    chars = max(16, int(width_inches * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars))
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -86,69 +94,94 @@ def plot_activation_histograms(reports, path, *, quantity: str = "a", title: str
     return _write_png(activation_histograms_figure(reports, quantity=quantity, title=title), path)
 
 
+QUANTITIES = {"a": "A_l = g(Z_l)", "z": "Z_l", "w": "weights W_l"}
+
+
 def activation_histograms_figure(reports, *, quantity: str = "a", title: str | None = None) -> Figure:
-    """Histograms of each layer's activations, one row per configuration.
+    """Histograms per layer, one row per configuration: activations, pre-activations or weights.
 
     ``reports``: a ``DiagnosticReport``, its ``to_dict()``, or a mapping label -> either (the
-    configurations of a study). ``quantity``: "a" for ``A_l = g(Z_l)``, "z" for ``Z_l``.
-    Each panel shows layer l's histogram over (units x examples) with its mean and std; the
-    hidden layers of a row share one x scale, so shrinking (vanishing) or spreading (exploding)
-    activations show as such. Layers with a warning or an error are red, and the row label lists
-    the kinds found.
+    configurations of a study). ``quantity``: "a" for ``A_l = g(Z_l)``, "z" for ``Z_l`` (over units x
+    examples of the probe batch), "w" for the entries of ``W_l``. The y axes count entries. For "a"
+    and "z" the hidden layers of a row share one x scale, so shrinking (vanishing) or spreading
+    (exploding) activations show as such, and layers with a warning or an error are red (the row
+    label lists the kinds found). For "w" each column (one layer across configurations) shares one
+    x scale, so a configuration with smaller weights (L2) shows a narrower histogram. A legend says
+    what the colours mean.
     """
-    if quantity not in ("a", "z"):
-        raise ValueError(f"quantity must be one of ['a', 'z'], got {quantity!r}")
+    from matplotlib.patches import Patch
+
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity must be one of {sorted(QUANTITIES)}, got {quantity!r}")
     configs = _as_configs(reports)
     n_cols = max(len(d["layers"]) for _, d in configs)
     n_rows = len(configs)
-    fig = Figure(figsize=(2.4 * n_cols + 0.6, 2.0 * n_rows + 0.8), layout="constrained")
+    width = 2.6 * n_cols + 1.0
+    fig = Figure(figsize=(width, 2.1 * n_rows + 1.3), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    key = f"{quantity}_hist"
+    column_edges = [[e for _, d in configs if col < len(d["layers"]) for e in d["layers"][col][key]["edges"]]
+                    for col in range(n_cols)]
+    any_flagged = False
     for row, (label, d) in enumerate(configs):
-        bad_layers, kinds = _flagged_layers(d)
+        bad_layers, kinds = _flagged_layers(d) if quantity != "w" else (set(), [])
+        any_flagged |= bool(bad_layers)
         if kinds:
             label = f"{label}\n[{', '.join(kinds)}]" if label else f"[{', '.join(kinds)}]"
-        hidden_edges = [e for layer in d["layers"][:-1] for e in layer[f"{quantity}_hist"]["edges"]]
+        hidden_edges = [e for layer in d["layers"][:-1] for e in layer[key]["edges"]]
         for col in range(n_cols):
             ax = axes[row][col]
             if col >= len(d["layers"]):
                 ax.set_axis_off()
                 continue
             layer = d["layers"][col]
-            hist = layer[f"{quantity}_hist"]
+            hist = layer[key]
             color = "tab:red" if layer["layer"] in bad_layers else "tab:blue"
             if hist["counts"]:
                 ax.stairs(hist["counts"], hist["edges"], fill=True, color=color, alpha=0.75)
-            mean, std = layer[f"{quantity}_mean"], layer[f"{quantity}_std"]
-            stats = "" if mean is None or std is None else f"\nmean {mean:.2g}, std {std:.2g}"
+            if quantity == "w":
+                norm = layer.get("weight_norm")
+                stats = "" if norm is None else f"\n||W||_F = {norm:.3g}"
+                scale_edges = column_edges[col]
+            else:
+                mean, std = layer[f"{quantity}_mean"], layer[f"{quantity}_std"]
+                stats = "" if mean is None or std is None else f"\nmean {mean:.2g}, std {std:.2g}"
+                scale_edges = hidden_edges if layer.get("role") == "hidden" else []
             ax.set_title(f"layer {layer['layer']} ({layer['activation']}){stats}", fontsize=8)
-            if hidden_edges and layer.get("role") == "hidden" and max(hidden_edges) > min(hidden_edges):
-                lo, hi = min(hidden_edges), max(hidden_edges)
-                ax.set_xlim(lo, hi)  # one scale for the hidden layers of a row
+            if scale_edges and max(scale_edges) > min(scale_edges):
+                lo, hi = min(scale_edges), max(scale_edges)
+                ax.set_xlim(lo, hi)
                 edges = hist["edges"]
                 if edges and edges[-1] - edges[0] < 0.01 * (hi - lo):  # too narrow to see: mark where it is
                     ax.axvline((edges[0] + edges[-1]) / 2, color=color, linewidth=2)
                     ax.text(0.98, 0.9, f"width {edges[-1] - edges[0]:.1e}", transform=ax.transAxes,
                             ha="right", fontsize=7)
             ax.tick_params(labelsize=7)
-            ax.set_yticks([])
-            if col == 0 and label:
-                ax.set_ylabel(label, fontsize=8)
-    symbol = "A_l = g(Z_l)" if quantity == "a" else "Z_l"
-    fig.suptitle(title or f"{symbol} per layer on the probe batch (red: a layer with a warning)", fontsize=10)
+            if col == 0:
+                ax.set_ylabel(f"{label}\ncount" if label else "count", fontsize=8)
+    handles = [Patch(color="tab:blue", alpha=0.75, label=f"{QUANTITIES[quantity]}: entries per bin" +
+                     (" (no warning in the layer)" if quantity != "w" else ""))]
+    if any_flagged:
+        handles.append(Patch(color="tab:red", alpha=0.75, label="a layer with a warning or an error"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
+    text = title or f"{QUANTITIES[quantity]} per layer on the probe batch (red: a layer with a warning)"
+    fig.suptitle(wrap(text, width), fontsize=10)
     return fig
 
 
 def plot_training_diagnostics(records: list, path, *, title: str | None = None) -> Path:
     """Gradient norm, update-to-weight ratio and dead fraction per layer vs iteration; returns ``path``.
 
-    ``records`` are ``TrainingMonitor.records`` (or ``NeuralNetClassifier.training_diagnostics_``).
+    ``records`` are ``TrainingMonitor.records`` (or ``NeuralNetClassifier.training_diagnostics_``,
+    or ``practicaldl.torch.TrainingMonitor.records``, whose lines are named by module).
     """
     path = _check_png_path(path)
     if not records:
         raise ValueError("records must hold at least one TrainingMonitor record, got none")
     iterations = [r["iteration"] for r in records]
     n_layers = len(records[0]["grad_norm"])
-    panels = [("grad_norm", "||dW_l||", True), ("update_ratio", "lr ||dW_l|| / ||W_l||", True),
+    names = records[0].get("layers")  # module names (PyTorch records)
+    panels = [("grad_norm", "||dW_l||", True), ("update_ratio", "update / weight: ||step|| / ||W_l||", True),
               ("dead_fraction", "dead fraction", False)]
     panels = [p for p in panels if any(v is not None for r in records for v in r.get(p[0], []))]
     fig = Figure(figsize=(4.2 * len(panels), 3.2), layout="constrained")
@@ -160,11 +193,12 @@ def plot_training_diagnostics(records: list, path, *, title: str | None = None) 
                 continue
             pts = [(t, v) for t, v in zip(iterations, values) if v is not None and (v > 0 or not log)]
             if pts:
-                ax.plot(*zip(*pts), label=f"layer {l + 1}")
+                ax.plot(*zip(*pts), label=f"layer {l + 1}" + (f" ({names[l]})" if names else ""))
         if log:
             ax.set_yscale("log")
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.suptitle(title or "training diagnostics", fontsize=10)
     return _write_png(fig, path)

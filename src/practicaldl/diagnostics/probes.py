@@ -49,14 +49,14 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.activations import get_activation
+from ..core.activations import ACTIVATIONS, get_activation
 from ..core.losses import OUTPUTS
 from ..core.network import backward_propagation, forward_propagation, initialize_parameters
 from ..core.randomness import as_generator
 from ..core.validation import check_array_2d, check_choice
-from .findings import (HISTOGRAM_BINS, RECOMMENDED_INIT, THRESHOLDS, DiagnosticReport, Finding, _band, _fmt, _num,
-                       recommended_init)
+from .findings import HISTOGRAM_BINS, THRESHOLDS, DiagnosticReport, _num
 from .fit import diagnose_fit
+from .rules import layer_findings, nonfinite_findings
 
 
 def _rms(A: np.ndarray) -> float:
@@ -82,18 +82,25 @@ def dead_fraction(Z: np.ndarray) -> float:
     return float(np.mean(np.max(Z, axis=1) <= 0))
 
 
+#: The activations with two asymptotes, and their range (lo, hi), for names outside practicaldl's
+#: activation registry (PyTorch's modules); a registered activation gives its own ``bounds``.
+SATURATING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "hardsigmoid": (0.0, 1.0)}
+
+
 def saturated_fraction(A: np.ndarray, activation: str) -> float:
     """Fraction of the entries of A (n_l, m) within ``saturation_margin`` of an asymptote.
 
-    An activation with asymptotes ``(lo, hi)`` in the registry (sigmoid (0, 1), tanh (-1, 1)):
-    ``u = (A - lo) / (hi - lo)`` in [0, 1]; saturated when ``u < margin`` or ``u > 1 - margin``.
-    softmax: an example is saturated when its largest probability exceeds ``1 - margin``. An
-    activation without asymptotes (ReLU): returns None.
+    An activation with asymptotes ``(lo, hi)`` (a registered activation's ``bounds``, as sigmoid
+    (0, 1) and tanh (-1, 1), or ``SATURATING``): ``u = (A - lo) / (hi - lo)`` in [0, 1];
+    saturated when ``u < margin`` or ``u > 1 - margin``. softmax: an example is saturated when its
+    largest probability exceeds ``1 - margin``. An activation without two asymptotes (ReLU, the
+    identity, ...) returns None.
     """
     margin = THRESHOLDS["saturation_margin"]
     if activation == "softmax":
         return float(np.mean(np.max(A, axis=0) > 1 - margin))
-    bounds = get_activation(activation).bounds
+    registered = ACTIVATIONS.get(activation)
+    bounds = registered.bounds if registered is not None else SATURATING.get(activation)
     if bounds is None:
         return None
     lo, hi = bounds
@@ -123,13 +130,23 @@ def identical_unit_groups(params: dict, l: int) -> list:
     outgoing weights); rows equal up to ``symmetry_rtol`` times the largest weight are grouped.
     """
     W, b = params[f"W{l}"], params[f"b{l}"]
-    V = np.hstack([W, b, params[f"W{l + 1}"].T]).astype(np.float64)  # (n_l, n_{l-1} + 1 + n_{l+1})
-    scale = float(np.max(np.abs(V))) if V.size else 0.0
-    if not math.isfinite(scale):
-        return []
-    if scale > 0:
-        V = np.round(V / (scale * THRESHOLDS["symmetry_rtol"]))
-    _, inverse, counts = np.unique(V, axis=0, return_inverse=True, return_counts=True)
+    return identical_row_groups(np.hstack([W, b, params[f"W{l + 1}"].T]))  # (n_l, n_{l-1} + 1 + n_{l+1})
+
+
+def identical_row_groups(*blocks: np.ndarray) -> list:
+    """Groups (lists of row indices, each of size >= 2) of the rows equal in every block.
+
+    Each block (n, k_b) is compared up to ``symmetry_rtol`` times its own largest entry (so that
+    weights and activations of different scales are each judged at their own scale).
+    """
+    scaled = []
+    for V in blocks:
+        V = np.asarray(V, dtype=np.float64).reshape(len(V), -1)
+        scale = float(np.max(np.abs(V))) if V.size else 0.0
+        if not math.isfinite(scale):
+            return []
+        scaled.append(np.round(V / (scale * THRESHOLDS["symmetry_rtol"])) if scale > 0 else V)
+    _, inverse, counts = np.unique(np.hstack(scaled), axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     return [np.flatnonzero(inverse == g).tolist() for g in np.flatnonzero(counts >= 2)]
 
@@ -249,18 +266,37 @@ def diagnose(params_or_estimator, X, Y=None, *, activation: str = "relu", output
         grads = backward_propagation(params, Y, cache) if Y is not None else None
     report = DiagnosticReport(activation=activation, output=output, n_samples=X.shape[1], gradients=Y is not None,
                               layer_dims=[int(X.shape[0])] + [int(params[f"W{l}"].shape[0]) for l in range(1, L + 1)])
-    findings = report.findings
-    findings += _nonfinite_findings(cache, grads, L)
+    report.findings += nonfinite_findings([(l, f"Z{l}", cache.Z[l - 1]) for l in range(1, L + 1)],
+                                          [(int(k[2:]), k, g) for k, g in (grads or {}).items()])
     report.layers = _layer_stats(params, cache, grads, Y, L, activation, output)
-    findings += _symmetry_findings(report.layers, L, activation)
-    findings += _unit_findings(report.layers, X.shape[1], activation)
-    report.activation_growth, growth_findings = _growth_findings(report.layers, L, activation)
-    findings += growth_findings
-    if grads is not None:
-        findings += _gradient_findings(report.layers, activation)
+    findings, report.activation_growth = layer_findings(report.layers, n_samples=X.shape[1], activation=activation)
+    report.findings += findings
     if train_score is not None:
-        findings += diagnose_fit(train_score, test_score, 0.0 if target_error is None else target_error)
+        report.findings += diagnose_fit(train_score, test_score, 0.0 if target_error is None else target_error)
     return report
+
+
+def unit_statistics(Z: np.ndarray, A: np.ndarray, activation: str, *, Y: Optional[np.ndarray] = None) -> dict:
+    """The statistics of one layer's units, from Z (n_l, m) and A = g(Z) (n_l, m).
+
+    ``z_mean``, ``z_std``, ``z_rms``, ``a_mean``, ``a_std``, ``dead_fraction`` (ReLU),
+    ``saturated_fraction`` (sigmoid / tanh / softmax), ``confident_wrong_fraction`` (with the
+    labels Y of an output layer) and the histograms ``z_hist`` / ``a_hist``.
+    """
+    return {
+        "activation": activation,
+        "n_units": int(Z.shape[0]),
+        "z_mean": _num(np.mean(Z, dtype=np.float64)),
+        "z_std": _num(np.std(Z, dtype=np.float64)),
+        "z_rms": _num(_rms(Z)),
+        "a_mean": _num(np.mean(A, dtype=np.float64)),
+        "a_std": _num(np.std(A, dtype=np.float64)),
+        "dead_fraction": dead_fraction(A) if activation == "relu" else None,  # A = relu(u) > 0 exactly where u > 0
+        "saturated_fraction": saturated_fraction(A, activation),
+        "confident_wrong_fraction": confident_wrong_fraction(A, Y, activation) if Y is not None else None,
+        "z_hist": _histogram(Z),
+        "a_hist": _histogram(A),
+    }
 
 
 def _layer_stats(params, cache, grads, Y, L, activation, output) -> list:
@@ -268,180 +304,25 @@ def _layer_stats(params, cache, grads, Y, L, activation, output) -> list:
     prev_rms = None
     for l in range(1, L + 1):
         Z, A = cache.Z[l - 1], (cache.G[l - 1] if l < L else cache.A[L])
-        act = activation if l < L else output
         W = params[f"W{l}"]
-        z_rms = _rms(Z)
         weight_norm = float(np.linalg.norm(W))
         grad_norm = relative = None
         if grads is not None:
             grad_norm = float(np.linalg.norm(grads[f"dW{l}"]))
             relative = grad_norm / weight_norm if weight_norm > 0 else None
         groups = identical_unit_groups(params, l) if l < L else []
+        stats = unit_statistics(Z, A, activation if l < L else output, Y=Y if l == L else None)
         layers.append({
-            "layer": l,
+            "layer": l, "label": f"layer {l}", "weight_name": f"W{l}", "grad_name": f"dW{l}",
             "role": "hidden" if l < L else "output",
-            "activation": act,
-            "n_units": int(W.shape[0]),
-            "z_mean": _num(np.mean(Z, dtype=np.float64)),
-            "z_std": _num(np.std(Z, dtype=np.float64)),
-            "z_rms": _num(z_rms),
-            "a_mean": _num(np.mean(A, dtype=np.float64)),
-            "a_std": _num(np.std(A, dtype=np.float64)),
-            "dead_fraction": dead_fraction(Z) if act == "relu" else None,
-            "saturated_fraction": saturated_fraction(A, act),
-            "confident_wrong_fraction": confident_wrong_fraction(A, Y, act) if l == L and Y is not None else None,
-            "scale_ratio": _num(z_rms / prev_rms) if prev_rms else None,
+            **stats,
+            "scale_ratio": _num(stats["z_rms"] / prev_rms) if prev_rms and stats["z_rms"] is not None else None,
             "weight_norm": _num(weight_norm),
             "grad_norm": _num(grad_norm),
             "relative_gradient": _num(relative),
             "identical_units": int(sum(len(g) for g in groups)),
             "identical_groups": len(groups),
-            "z_hist": _histogram(Z),
-            "a_hist": _histogram(A),
+            "w_hist": _histogram(W),
         })
-        prev_rms = z_rms
+        prev_rms = stats["z_rms"]
     return layers
-
-
-def _nonfinite_findings(cache, grads, L) -> list:
-    for l in range(1, L + 1):
-        if not np.isfinite(cache.Z[l - 1]).all():
-            return [Finding("nonfinite", "error", l, math.inf, 0.0,
-                            f"activations overflowed: Z{l} has inf or NaN entries on the probe batch",
-                            "the weights are far too large: use a standard initialization and standardize X",
-                            "nonfinite")]
-    if grads is not None:
-        for key, g in grads.items():
-            if not np.isfinite(g).all():
-                return [Finding("nonfinite", "error", int(key[2:]), math.inf, 0.0,
-                                f"gradients overflowed: {key} has inf or NaN entries",
-                                "the weights are far too large: use a standard initialization", "nonfinite")]
-    return []
-
-
-def _symmetry_findings(layers, L, activation) -> list:
-    out = []
-    for s in layers[:-1]:
-        k, n_groups = s["identical_units"], s["identical_groups"]
-        if k >= THRESHOLDS["symmetry_min_units"]:
-            groups = "" if n_groups == 1 else f" in {n_groups} groups"
-            out.append(Finding(
-                "symmetry", "error", s["layer"], float(k), float(THRESHOLDS["symmetry_min_units"]),
-                f"symmetry not broken: layer {s['layer']} has {k} identical units{groups} (all incoming and "
-                f"outgoing weights equal): they compute the same output and receive the same gradient at every "
-                f"step, so the layer learns no more than {s['n_units'] - k + n_groups} distinct unit(s)",
-                f"initialize the weights randomly to break symmetry: {recommended_init(activation)}",
-                "symmetry_min_units"))
-    return out
-
-
-def _unit_findings(layers, m, activation) -> list:
-    out = []
-    for s in layers:
-        frac = s["dead_fraction"]
-        if frac is not None:
-            hit = _band(frac, "dead_fraction", above=True)
-            if hit:
-                band, key = hit
-                n_dead = int(round(frac * s["n_units"]))
-                out.append(Finding(
-                    "dead_units", band, s["layer"], frac, THRESHOLDS[key],
-                    f"dead ReLUs: layer {s['layer']} has {n_dead} of {s['n_units']} units ({frac:.0%}) never "
-                    f"positive on the {m} probe examples; a dead ReLU passes no gradient, so it cannot recover",
-                    f"use {RECOMMENDED_INIT['relu']} with zero biases, standardize X, or lower the learning rate",
-                    key))
-        if s["role"] == "output":
-            out += _output_findings(s, m, activation)
-            continue
-        frac = s["saturated_fraction"]
-        if frac is not None:
-            hit = _band(frac, "saturated_fraction", above=True)
-            if hit:
-                band, key = hit
-                out.append(Finding(
-                    "saturation", band, s["layer"], frac, THRESHOLDS[key],
-                    f"saturated {s['activation']}: {frac:.0%} of layer {s['layer']}'s activations are within "
-                    f"{THRESHOLDS['saturation_margin']:.0%} of an asymptote, where the derivative is nearly 0 "
-                    f"and learning stalls (z rms {_fmt(s['z_rms'])})",
-                    f"scale the weights down: {recommended_init(activation)} instead of large random weights", key))
-    return out
-
-
-def _output_findings(s, m, activation) -> list:
-    """Output saturation: confident wrong predictions with labels; any saturation, as info, without."""
-    fix = f"scale the weights down: {recommended_init(activation)} instead of large random weights"
-    margin = THRESHOLDS["saturation_margin"]
-    frac = s["confident_wrong_fraction"]
-    if frac is not None:
-        hit = _band(frac, "confident_wrong_fraction", above=True)
-        if not hit:
-            return []
-        band, key = hit
-        return [Finding(
-            "saturation", band, s["layer"], frac, THRESHOLDS[key],
-            f"confident and wrong: {frac:.0%} of the {m} examples get a {s['activation']} output within {margin:.0%} "
-            f"of the wrong answer (z rms {_fmt(s['z_rms'])}); each costs more than -log({margin:g}) = "
-            f"{-math.log(margin):.2g} (the course's log(0) = inf in the limit), so training starts by undoing them",
-            fix + " (large weights make confident predictions before anything is learnt)", key)]
-    frac = s["saturated_fraction"]
-    hit = None if frac is None else _band(frac, "saturated_fraction", above=True)
-    if not hit:
-        return []
-    key = hit[1]  # reported as info whatever the band: without labels, saturation may be confident and right
-    return [Finding(
-        "saturation", "info", s["layer"], frac, THRESHOLDS[key],
-        f"saturated output: {frac:.0%} of the outputs are within {margin:.0%} of 0 or 1 (z rms {_fmt(s['z_rms'])}); "
-        "fine for a trained network if they are right, costly if wrong (pass Y to tell which)",
-        fix + " if this is an untrained network", key)]
-
-
-def _growth_findings(layers, L, activation):
-    """Vanishing/exploding activations: rms(Z) of the last hidden layer over that of the first."""
-    hidden = layers[:-1]
-    if len(hidden) < 2 or not hidden[0]["z_rms"] or hidden[-1]["z_rms"] is None:
-        return None, []
-    growth = hidden[-1]["z_rms"] / hidden[0]["z_rms"]
-    steps = len(hidden) - 1
-    per_layer = growth ** (1.0 / steps) if growth > 0 else 0.0
-    last = hidden[-1]["layer"]
-    vanishing = growth < 1
-    kind = "vanishing" if vanishing else "exploding"
-    hit = _band(growth, f"activation_{kind}", above=not vanishing)
-    if not hit:
-        return growth, []
-    band, key = hit
-    if vanishing:
-        factor, verb, effect, size = (_fmt(1 / growth) if growth else "inf"), "shrinks", (
-            "deep layers see almost no signal and their gradients vanish with it"), "small"
-    else:
-        factor, verb, effect, size = _fmt(growth), "grows", "outputs saturate and gradients blow up", "large"
-    return growth, [Finding(
-        kind, band, None, growth, THRESHOLDS[key],
-        f"{kind} activations: the scale of Z {verb} by a factor {factor} from layer 1 to layer {last} "
-        f"(x{per_layer:.3g} per layer): {effect}",
-        f"the weights are too {size} for this depth: use {recommended_init(activation)}", key)]
-
-
-def _gradient_findings(layers, activation) -> list:
-    rel = [(s["relative_gradient"], s["layer"]) for s in layers if s["relative_gradient"] is not None]
-    if not rel:
-        return []
-    (lo, lo_layer), (hi, hi_layer) = min(rel), max(rel)
-    checks = [  # (kind, value, layer, threshold key, above, message, suggestion)
-        ("vanishing", lo, lo_layer, "gradient_vanishing", False,
-         f"vanishing gradients: ||dW{lo_layer}|| / ||W{lo_layer}|| = {_fmt(lo)}, so a gradient step barely "
-         f"changes layer {lo_layer} and it learns extremely slowly (on trained parameters a small gradient "
-         "can also mean convergence)",
-         f"use {recommended_init(activation)}; for deep sigmoid/tanh nets prefer ReLU with He"),
-        ("exploding", hi, hi_layer, "gradient_exploding", True,
-         f"exploding gradients: ||dW{hi_layer}|| / ||W{hi_layer}|| = {_fmt(hi)}: any usual learning rate "
-         f"makes a step larger than the weights themselves, and training diverges",
-         f"use {recommended_init(activation)}, standardize X, or a much smaller learning rate"),
-    ]
-    out = []
-    for kind, value, layer, key, above, message, suggestion in checks:
-        hit = _band(value, key, above=above)
-        if hit:
-            band, key = hit
-            out.append(Finding(kind, band, layer, value, THRESHOLDS[key], message, suggestion, key))
-    return out

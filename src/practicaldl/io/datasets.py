@@ -1,7 +1,9 @@
 """Datasets in scikit-learn's layout: X (n_samples, n_features), y (n_samples,).
 
 Every loader returns a ``Dataset`` with a train and a test split. Built-in sets by name
-(``DATASETS``), and loaders for ``.csv``, ``.npz`` and MATLAB ``.mat`` files:
+(``DATASETS``), tables (``.csv``, ``.tsv``, ``.parquet``: ``io.tables``, with a label column,
+preprocessing and a split chosen by ``TableOptions``), and ``.npz`` and MATLAB ``.mat`` files.
+``load_dataset`` is the one entry point (the CLI and the studies call it):
 
 - ``circles``: the course's Initialization data, exactly: ``make_circles(300, noise=.05)`` after
   seed 1 for training, ``make_circles(100, noise=.05)`` after seed 2 for testing.
@@ -15,7 +17,7 @@ Every loader returns a ``Dataset`` with a train and a test split. Built-in sets 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 from sklearn import datasets as skd
@@ -24,13 +26,19 @@ from sklearn.preprocessing import StandardScaler
 
 
 class Dataset(NamedTuple):
-    """A train/test split in scikit-learn's layout."""
+    """A train/test split in scikit-learn's layout.
+
+    ``info``: a JSON description of the data (``describe_dataset``); ``preprocessing``: the fitted
+    ``io.preprocessing.Preprocessing`` of a table (None for the other sources, whose X is ready).
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
     name: str = ""
+    info: Optional[dict] = None
+    preprocessing: Optional[object] = None
 
 
 def load_circles() -> Dataset:
@@ -117,28 +125,6 @@ def _xy(X, y, path: Path, where: str):
     return X, y
 
 
-def load_csv(path, *, target: int = -1, test_size: float = 0.25, random_state: int = 0, delimiter: str = ",") -> Dataset:
-    """A numeric CSV file (a header row is skipped if present); column ``target`` holds the labels."""
-    path = _require_file(path)
-    try:
-        table = np.genfromtxt(path, delimiter=delimiter, dtype=float, names=None)
-    except ValueError as exc:
-        raise ValueError(f"{path.name} must be a numeric CSV table: {exc}") from exc
-    if table.ndim == 1:
-        table = table[None, :]
-    if np.isnan(table[0]).all():  # a header row
-        table = table[1:]
-    if table.size == 0 or table.shape[1] < 2:
-        raise ValueError(f"{path.name} must have at least one feature column and a label column, got shape {table.shape}")
-    if np.isnan(table).any():
-        raise ValueError(f"{path.name} has non-numeric or missing values (rows {sorted(set(np.argwhere(np.isnan(table))[:5, 0] + 1))}...)")
-    y = table[:, target]
-    X = np.delete(table, target % table.shape[1], axis=1)
-    if np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    return _split(X, y, test_size, random_state, path.stem)
-
-
 def _split(X, y, test_size, random_state, name) -> Dataset:
     stratify = y if np.unique(y, return_counts=True)[1].min() >= 2 else None
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, stratify=stratify,
@@ -178,16 +164,49 @@ def load_mat(path) -> Dataset:
     return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64), path.stem)
 
 
-LOADERS = {".csv": load_csv, ".npz": load_npz, ".mat": load_mat}
+LOADERS = {".npz": load_npz, ".mat": load_mat}
+SUFFIXES = (".csv", ".tsv", ".parquet", *LOADERS)  # every file kind load_dataset reads
+
+_STANDARDIZED = {"breast_cancer", "digits"}
 
 
-def load_dataset(name_or_path) -> Dataset:
-    """A built-in set by name, or a ``.csv`` / ``.npz`` / ``.mat`` file by path."""
-    if str(name_or_path) in DATASETS:
-        return DATASETS[str(name_or_path)]()
-    path = Path(name_or_path)
-    if path.suffix.lower() in LOADERS:
-        return LOADERS[path.suffix.lower()](path)
-    raise ValueError(
-        f"dataset must be one of {sorted(DATASETS)} or a path ending in {sorted(LOADERS)}, got {str(name_or_path)!r}"
-    )
+def describe_dataset(data: Dataset, source: str = "") -> dict:
+    """A JSON description of a dataset for reports: its name, source, rows, features and classes."""
+    if data.info is not None:
+        return data.info
+    classes, counts = np.unique(data.y_train, return_counts=True)
+    builtin = source in DATASETS
+    return {"kind": "builtin" if builtin else "file", "name": data.name, "file": None if builtin else str(source),
+            "rows": int(len(data.y_train) + len(data.y_test)), "n_features": int(data.X_train.shape[1]),
+            "classes": {str(c): int(n) for c, n in zip(classes.tolist(), counts)},
+            "preprocessing": ("standardized on the training split" if data.name in _STANDARDIZED and builtin
+                              else "none (the features as stored)"),
+            "split": {"train_rows": int(len(data.y_train)), "test_rows": int(len(data.y_test)),
+                      "description": "the train / test sets of the source"},
+            "warnings": []}
+
+
+def load_dataset(name_or_path, table=None, *, preprocessing=None) -> Dataset:
+    """A built-in set by name, a table (``.csv`` / ``.tsv`` / ``.parquet``) or an ``.npz`` / ``.mat`` file.
+
+    ``table``: ``io.tables.TableOptions`` (or a dict of them) for a table file: label column,
+    features, reading, preprocessing and split. Other sources take none. ``preprocessing``: a
+    fitted ``io.preprocessing.Preprocessing`` (a saved model's) to apply to a table instead of
+    fitting one. The returned dataset's ``info`` is always set (``describe_dataset``).
+    """
+    from .tables import TableOptions, is_table_path, load_table
+
+    source = str(name_or_path)
+    options = None if table is None else TableOptions.from_dict(table)
+    if is_table_path(source):
+        return load_table(source, options, preprocessing)
+    if options is not None and options != TableOptions():
+        raise ValueError(f"table options (--target, --features, ...) apply to table files {list(SUFFIXES[:3])}, "
+                         f"not to {source!r}")
+    if source in DATASETS:
+        data = DATASETS[source]()
+    elif Path(source).suffix.lower() in LOADERS:
+        data = LOADERS[Path(source).suffix.lower()](Path(source))
+    else:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a path ending in {list(SUFFIXES)}, got {source!r}")
+    return data._replace(info=describe_dataset(data, source))

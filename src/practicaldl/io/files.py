@@ -1,14 +1,16 @@
 """Atomic file writes and JSON reads: the one place that writes a file for practicaldl.
 
 A write goes to a temporary file in the same folder, is flushed to disk, then ``os.replace``d over
-the target, so a reader sees the old file or the new one, never half of one.
+the target, so a reader sees the old file or the new one, never half of one. The temporary file is
+created with mode 0o666 and the process's umask applies, as for any file that ``open`` creates
+(umask 022 gives 0o644: others can read a shared report).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -16,7 +18,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -28,6 +30,21 @@ def atomic_write_bytes(path, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new, exclusively created ``.<name>.<random>.tmp`` beside ``path``: (descriptor, path).
+
+    ``os.open`` with mode 0o666 lets the umask decide the permissions (``tempfile.mkstemp`` would
+    always give 0o600).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # a name drawn twice: draw again
+            continue
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -43,3 +60,5 @@ def read_json_file(path: Path, what: str, error: type[Exception]):
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise error(f"{what} {path.name} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise error(f"{what} {path.name} is nested too deeply to be read") from exc

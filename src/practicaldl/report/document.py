@@ -6,7 +6,7 @@ Reports read *data*, never a model. A results document is::
      "sections": [section, ...]}
 
 where a section is a study (``studies.run_study``: ``{"kind": "study", "config", "records",
-"aggregate", "data"}``) or a gradient-check section (``studies.classic.gradcheck_study``:
+"aggregate", "data", "dataset"}``) or a gradient-check section (``studies.classic.gradcheck_study``:
 ``{"kind": "gradcheck", "title", "description", "checks": [{"label", "expected", "report"}]}``).
 Tables are ``{"title", "columns", "rows"}`` dicts, rendered by ``pages`` and the CLI.
 """
@@ -76,6 +76,97 @@ def _section_title(section: dict) -> str:
 
 
 # -- tables ----------------------------------------------------------------------------------------
+def _join(values, limit: int = 12) -> str:
+    values = [str(v) for v in values]
+    return ", ".join(values[:limit]) + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _preprocessing_text(pre) -> str:
+    if not isinstance(pre, dict):
+        return str(pre or "none")
+    parts = []
+    if pre.get("numeric"):
+        what = "standardized" if pre.get("standardize") else "as they are (not standardized)"
+        parts.append(f"numeric columns {what}: {_join(pre['numeric'])}")
+    if pre.get("categorical"):
+        parts.append("categorical columns one-hot encoded: " + _join(
+            f"{c} ({len(k)})" for c, k in (pre.get("categories") or {}).items()))
+    if pre.get("impute"):
+        parts.append(f"missing values imputed ({pre['impute']} of the training rows; text: most frequent)")
+    return "; ".join(parts) + f"; {pre.get('n_features_out', '?')} network inputs"
+
+
+def _network_text(section: dict) -> str:
+    config, dataset = section["config"], section.get("dataset") or {}
+    n_x = dataset.get("n_features")
+    classes = dataset.get("classes") or {}
+    n_out = (1 if len(classes) == 2 else len(classes)) if classes else None
+    dims = [n_x if n_x is not None else "n_x", *config["hidden_layer_sizes"], n_out if n_out else "n_out"]
+    output = "sigmoid output (2 classes)" if n_out == 1 else f"softmax output ({len(classes)} classes)" if n_out \
+        else "sigmoid or softmax output"
+    return f"layer sizes [{', '.join(str(d) for d in dims)}], {config.get('activation', 'relu')} hidden layers, {output}"
+
+
+def data_table(section: dict) -> dict:
+    """``{"title", "columns", "rows"}``: what the study's data and network are (from ``section["dataset"]``)."""
+    d = section.get("dataset") or {}
+    rows = [["data set", d.get("file") or d.get("name") or section["config"].get("dataset", "?")]]
+    if d.get("kind") == "table":
+        rows += [["rows", f"{d['rows']} in the file" + (f", {d['missing']['rows_dropped']} dropped for missing values"
+                                                       if d.get("missing", {}).get("rows_dropped") else "")],
+                 ["columns", f"{len(d['columns'])}: {_join(d['columns'])}"],
+                 ["target", d["target"]],
+                 ["features", f"{len(d['features'])}: {_join(d['features'])}"],
+                 ["missing values", d.get("missing", {}).get("policy", "refuse")]]
+    elif d:
+        rows += [["rows", str(d.get("rows", "?"))], ["features", str(d.get("n_features", "?"))]]
+    if d.get("classes"):
+        rows.append(["classes (training rows)", _join(f"{c}: {n}" for c, n in d["classes"].items())])
+    if d:
+        rows.append(["preprocessing", _preprocessing_text(d.get("preprocessing"))])
+        split = d.get("split") or {}
+        rows.append(["train / test", f"{split.get('train_rows', '?')} / {split.get('test_rows', '?')} rows: "
+                                     f"{split.get('description', '')}"])
+        rows += [["warning", w] for w in d.get("warnings") or []]
+    rows.append(["network", _network_text(section)])
+    return {"title": "Data and network", "columns": ["item", "value"], "rows": rows}
+
+
+HYPERPARAMETERS = ("init", "init_scale", "learning_rate", "max_iter", "batch_size", "l2", "keep_prob")
+
+
+def hyperparameter_table(section: dict) -> dict:
+    """``{"title", "columns", "rows"}``: every hyperparameter of every configuration (from the records)."""
+    rows = []
+    for label, records in by_configuration(section["records"]).items():
+        config = records[0]["config"]
+        rows.append([label, *("full batch" if k == "batch_size" and config.get(k) is None else str(config.get(k))
+                              for k in HYPERPARAMETERS), ", ".join(str(r["seed"]) for r in records)])
+    return {"title": "Hyperparameters (every configuration)", "columns": ["configuration", *HYPERPARAMETERS, "seeds"],
+            "rows": rows}
+
+
+def by_configuration(records: list) -> dict:
+    """``{configuration: [records]}`` in first-seen order."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(r["configuration"], []).append(r)
+    return groups
+
+
+def fit_legend(section: dict) -> str:
+    """What the bias / variance column's codes mean, with this study's numbers."""
+    from ..diagnostics.findings import THRESHOLDS as T
+
+    target = section["config"].get("target_error", 0.0)
+    return (f"Bias / variance column: high_bias = avoidable bias (train error - target error) above "
+            f"{T['avoidable_bias']:.0%} (warning) or {T['avoidable_bias_info']:.0%} (info): the network underfits; "
+            f"try a bigger network, longer training or less regularization. high_variance = variance (test error - "
+            f"train error) above {T['variance']:.0%} (warning) or {T['variance_info']:.0%} (info): it overfits; try "
+            f"more data, L2, dropout or a smaller network. fit_ok = neither. The larger problem is named first. "
+            f"Target error of this study (human-level or Bayes error): {target:.0%}.")
+
+
 def _pm(mean, std, digits=3) -> str:
     if mean is None:
         return "failed"

@@ -1,10 +1,14 @@
 """The report's figures, drawn from a results document's sections (PNG bytes, matplotlib's Agg canvas).
 
 Per study: ``<study>-cost.png`` (cost per iteration, every configuration, one axis),
-``<study>-boundaries.png`` (decision boundaries, one panel per configuration, 2-D data),
-``<study>-accuracy.png`` (train / test accuracy, mean +- std over seeds),
-``<study>-activations.png`` (activation histograms per layer at initialization); per gradient
-check section ``<name>-differences.png`` (per-parameter differences against the verdict bands).
+``<study>-boundaries.png`` (decision boundaries, one panel per configuration, 2-D data, with a
+class legend and a colour bar), ``<study>-accuracy.png`` (train / test accuracy, mean +- std over
+seeds), ``<study>-weights.png`` and ``<study>-activations.png`` (histograms of each layer's
+weights W_l and activations A_l after training: what L2 and dropout change),
+``<study>-activations-init.png`` (activations at initialization, only when they differ between
+configurations, as they do between initializations); per gradient check section
+``<name>-differences.png`` (per-parameter differences against the verdict bands). Titles are
+wrapped to the figure's width.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..diagnostics.plots import png_bytes
+from ..diagnostics.plots import png_bytes, wrap
 from ..studies.runner import aggregate
-from .document import _per_parameter, _section_name, _section_title
+from .document import _per_parameter, _section_name, _section_title, by_configuration
 
 # -- figures ---------------------------------------------------------------------------------------
 def _figure(width: float, height: float):
@@ -23,13 +27,6 @@ def _figure(width: float, height: float):
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
-
-
-def _by_configuration(records: list) -> dict:
-    groups: dict = {}
-    for r in records:
-        groups.setdefault(r["configuration"], []).append(r)
-    return groups
 
 
 def _colors(n: int):
@@ -43,7 +40,7 @@ def figure_cost_curves(section: dict) -> bytes:
     """Cost per iteration of every configuration on one (log) axis, one thin line per seed."""
     fig = _figure(7.5, 4.2)
     ax = fig.add_subplot()
-    groups = _by_configuration(section["records"])
+    groups = by_configuration(section["records"])
     for color, (label, recs) in zip(_colors(len(groups)), groups.items()):
         first = True
         for r in recs:
@@ -55,7 +52,7 @@ def figure_cost_curves(section: dict) -> bytes:
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("cost (cross-entropy + L2 term)")
-    ax.set_title(f"{_section_title(section)}: cost per iteration (one line per seed)")
+    ax.set_title(wrap(f"{_section_title(section)}: cost per iteration (one line per seed)", 7.3, 11), fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
     if groups:
         ax.legend()
@@ -74,66 +71,122 @@ def figure_accuracy(section: dict) -> bytes:
         stds = [r[f"{metric}_std"] or 0.0 for r in rows]
         bars = ax.bar(x + offset, means, width, yerr=stds, capsize=4, color=color, label=metric.replace("_", " "))
         ax.bar_label(bars, labels=[f"{m:.3f}" for m in means], fontsize=8, padding=2)
-    ax.set_xticks(x, [r["configuration"] for r in rows])
+    width_in = max(5.0, 1.6 * len(rows) + 2)
+    ax.set_xticks(x, [wrap(r["configuration"], 1.5, 9) for r in rows], fontsize=9)
     ax.set_ylim(0, 1.2)
     ax.set_ylabel("accuracy")
-    ax.set_title(f"{_section_title(section)}: accuracy (mean ± std over seeds)")
+    ax.set_title(wrap(f"{_section_title(section)}: accuracy (mean ± std over seeds)", width_in - 0.3, 11), fontsize=11)
     ax.legend(loc="upper center", ncols=2)
     return png_bytes(fig)
 
 
+CLASS_COLORS = ("#b2182b", "#2166ac", "#1b9e77", "#7570b3", "#e6ab02", "#66a61e", "#e7298a", "#a6761d",
+                 "#666666", "#d95f02")
+
+
 def figure_decision_boundaries(section: dict) -> Optional[bytes]:
-    """One panel per configuration (its first seed): the stored grid of class-1 probabilities,
-    the 0.5 contour, training points (filled) and test points (hollow). None for non-2-D data."""
+    """``decision_boundaries_figure`` as PNG bytes (None for non-2-D data)."""
+    fig = decision_boundaries_figure(section)
+    return None if fig is None else png_bytes(fig)
+
+
+def decision_boundaries_figure(section: dict):
+    """One panel per configuration (its first seed): the stored grid, the training points (filled)
+    and the test points (hollow), a legend of the classes and a colour bar. None for non-2-D data.
+
+    Two classes: the colour is P(y = second class), the black line its 0.5 contour. More classes:
+    the colour is the predicted class, in the classes' colours.
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.lines import Line2D
+
     data = section.get("data")
-    groups = {k: next((r for r in v if r.get("decision_grid")), None) for k, v in _by_configuration(section["records"]).items()}
+    groups = {k: next((r for r in v if r.get("decision_grid")), None) for k, v in by_configuration(section["records"]).items()}
     groups = {k: v for k, v in groups.items() if v is not None}
     if not data or not groups:
         return None
     n = len(groups)
-    fig = _figure(3.6 * n, 3.7)
+    width = max(3.6 * n + 1.2, 6.0)
+    fig = _figure(width, 4.6)
     axes = fig.subplots(1, n, squeeze=False)[0]
     X_tr, y_tr = np.asarray(data["X_train"]), np.asarray(data["y_train"])
     X_te, y_te = np.asarray(data["X_test"]), np.asarray(data["y_test"])
     classes = np.unique(np.concatenate([y_tr, y_te]))
+    colors = [CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(len(classes))]
+    pre = (section.get("dataset") or {}).get("preprocessing")
+    axis_names = []
+    if isinstance(pre, dict):  # a table: name the network's two inputs
+        scaled = " (standardized)" if pre.get("standardize") else ""
+        axis_names = [f"{c}{scaled if c in pre.get('numeric', []) else ''}" for c in pre.get("features_out", [])]
+    mappable = None
     for ax, (label, rec) in zip(axes, groups.items()):
         g = rec["decision_grid"]
         xs = np.linspace(g["x_min"], g["x_max"], g["n"])
         ys = np.linspace(g["y_min"], g["y_max"], g["n"])
         z = np.asarray(g["z"], dtype=float)  # (n, n): z[i, j] at (xs[j], ys[i])
         if g.get("kind", "probability") == "probability":
-            ax.contourf(xs, ys, z, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.45, vmin=0, vmax=1)
+            mappable = ax.contourf(xs, ys, z, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.45, vmin=0, vmax=1)
             if z.min() < 0.5 < z.max():
                 ax.contour(xs, ys, z, levels=[0.5], colors="k", linewidths=1.2)
         else:
-            ax.contourf(xs, ys, z, cmap="tab10", alpha=0.35)
-        for color, cls in zip(("#b2182b", "#2166ac", "#1b9e77", "#7570b3"), classes):
+            cmap = ListedColormap(colors)
+            norm = BoundaryNorm(np.arange(len(classes) + 1) - 0.5, cmap.N)
+            mappable = ax.contourf(xs, ys, z, levels=np.arange(len(classes) + 1) - 0.5, cmap=cmap, norm=norm,
+                                   alpha=0.3)
+        for color, cls in zip(colors, classes):
             ax.scatter(*X_tr[y_tr == cls].T, s=10, color=color, edgecolors="none")
             ax.scatter(*X_te[y_te == cls].T, s=14, facecolors="none", edgecolors=color, linewidths=0.8)
-        ax.set_title(f"{label} (seed {rec['seed']})\ntrain {rec['train_accuracy']:.3f}, test {rec['test_accuracy']:.3f}",
-                     fontsize=9)
+        ax.set_title(wrap(f"{label} (seed {rec['seed']})", 3.3, 9) +
+                     f"\ntrain {rec['train_accuracy']:.3f}, test {rec['test_accuracy']:.3f}", fontsize=9)
         ax.set_xlim(g["x_min"], g["x_max"])
         ax.set_ylim(g["y_min"], g["y_max"])
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"{_section_title(section)}: decision boundaries (filled: train, hollow: test)", fontsize=10)
-    return png_bytes(fig)
+        ax.set_xlabel(axis_names[0] if len(axis_names) == 2 else "x1", fontsize=8)
+        ax.set_ylabel(axis_names[1] if len(axis_names) == 2 else "x2", fontsize=8)
+        ax.tick_params(labelsize=7)
+    handles = []  # one legend column per class: its train marker above its test marker
+    for c, k in zip(colors, classes.tolist()):
+        handles += [Line2D([], [], ls="", marker="o", color=c, markersize=6, label=f"class {k}: train"),
+                    Line2D([], [], ls="", marker="o", markerfacecolor="none", markeredgecolor=c, markersize=6,
+                           label=f"class {k}: test")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(classes), fontsize=8, frameon=False)
+    if mappable is not None and len(classes) == 2:
+        fig.colorbar(mappable, ax=axes.tolist(), shrink=0.85, label=f"P(y = {classes[1]})")
+    elif mappable is not None:
+        bar = fig.colorbar(mappable, ax=axes.tolist(), shrink=0.85, label="predicted class")
+        bar.set_ticks(np.arange(len(classes)), labels=[str(k) for k in classes.tolist()])
+    fig.suptitle(wrap(f"{_section_title(section)}: decision boundaries (filled: train, hollow: test)", width, 10),
+                 fontsize=10)
+    return fig
 
 
-def figure_activations(section: dict) -> Optional[bytes]:
-    """Activation histograms per layer at initialization, one row per configuration (from the
-    records' ``diagnostics_init``); None when no record has them."""
+def _layer_reports(section: dict, key: str) -> dict:
+    """``{configuration: report dict}`` from the first record of each configuration that has ``key``."""
+    reports = {}
+    for label, recs in by_configuration(section["records"]).items():
+        rec = next((r for r in recs if r.get(key)), None)
+        if rec is not None:
+            reports[label] = rec[key]
+    return reports
+
+
+def figure_layer_histograms(section: dict, key: str, quantity: str, when: str) -> Optional[bytes]:
+    """Histograms per layer (``quantity`` "a": activations A_l, "w": weights W_l), one row per
+    configuration, from the records' ``key`` reports ("diagnostics": after training,
+    "diagnostics_init": at initialization). None when no record has them."""
     from ..diagnostics.plots import activation_histograms_figure
 
-    reports = {}
-    for label, recs in _by_configuration(section["records"]).items():
-        rec = next((r for r in recs if r.get("diagnostics_init")), None)
-        if rec is not None:
-            reports[label] = rec["diagnostics_init"]
+    reports = _layer_reports(section, key)
     if not reports:
         return None
-    title = f"{_section_title(section)}: activations A_l per layer at initialization"
-    return png_bytes(activation_histograms_figure(reports, title=title))
+    what = {"a": "activations A_l", "w": "weights W_l"}[quantity]
+    title = f"{_section_title(section)}: {what} per layer {when}"
+    return png_bytes(activation_histograms_figure(reports, quantity=quantity, title=title))
+
+
+def _same_rows(section: dict, key: str) -> bool:
+    """True when every configuration's activation histograms in ``key`` are the same (one seed, one init)."""
+    hists = [[layer["a_hist"] for layer in report["layers"]] for report in _layer_reports(section, key).values()]
+    return all(h == hists[0] for h in hists)
 
 
 def figure_gradcheck(section: dict) -> bytes:
@@ -156,7 +209,8 @@ def figure_gradcheck(section: dict) -> bytes:
     ax.set_yscale("log")
     ax.set_xticks(x, names)
     ax.set_ylabel("||g - g_num|| / (||g|| + ||g_num||)")
-    ax.set_title(_section_title(section) + ": per-parameter difference")
+    ax.set_title(wrap(_section_title(section) + ": per-parameter difference", fig.get_figwidth() - 0.3, 11),
+                 fontsize=11)
     ax.legend(fontsize=8)
     return png_bytes(fig)
 
@@ -167,10 +221,16 @@ def figures(doc: dict) -> dict:
     for section in doc["sections"]:
         name, title = _section_name(section), _section_title(section)
         if section["kind"] == "study":
+            init = None if _same_rows(section, "diagnostics_init") else \
+                figure_layer_histograms(section, "diagnostics_init", "a", "at initialization")
             made = (("cost", "cost per iteration", figure_cost_curves(section)),
                     ("boundaries", "decision boundaries", figure_decision_boundaries(section)),
                     ("accuracy", "train and test accuracy", figure_accuracy(section)),
-                    ("activations", "activations per layer at initialization", figure_activations(section)))
+                    ("weights", "weights per layer after training",
+                     figure_layer_histograms(section, "diagnostics", "w", "after training")),
+                    ("activations", "activations per layer after training",
+                     figure_layer_histograms(section, "diagnostics", "a", "after training")),
+                    ("activations-init", "activations per layer at initialization", init))
         else:
             made = (("differences", "per-parameter differences", figure_gradcheck(section)),)
         for suffix, caption, png in made:

@@ -36,12 +36,21 @@ from pathlib import Path
 import numpy as np
 
 from ..io.files import atomic_write_bytes
-from .document import _section_name, _section_title, check_results, gradcheck_tables, load_results, study_table
+from .document import (_section_name, _section_title, check_results, data_table, fit_legend, gradcheck_tables,
+                       hyperparameter_table, load_results, study_table)
 from .figures import figures
 
 # -- documents ------------------------------------------------------------------------------------
 def _section_tables(section: dict) -> list[dict]:
-    return [study_table(section)] if section["kind"] == "study" else gradcheck_tables(section)
+    """The section's tables in page order: for a study, its data and network, every configuration's
+    hyperparameters, then the results."""
+    if section["kind"] != "study":
+        return gradcheck_tables(section)
+    return [data_table(section), hyperparameter_table(section), study_table(section)]
+
+
+def _legend(section: dict) -> str:
+    return fit_legend(section) if section["kind"] == "study" else ""
 
 
 def _description(section: dict) -> str:
@@ -67,6 +76,8 @@ def render_markdown(doc: dict, figs: dict) -> str:
         parts += ["", f"## {_section_title(section)}", "", _description(section), ""]
         for table in _section_tables(section):
             parts += [f"**{table['title']}**", "", markdown_table(table), ""]
+        if _legend(section):
+            parts += [_legend(section), ""]
         for path, (caption, _) in figs.items():
             if path.startswith(f"figures/{name}-"):
                 parts.append(f"![{caption}]({path})")
@@ -76,19 +87,29 @@ def render_markdown(doc: dict, figs: dict) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f0f0f0}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em;max-width:100%}
+caption{text-align:left;font-weight:600;padding:.2em 0}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;overflow-wrap:break-word}
+div.table{max-width:100%;overflow-x:auto}
+th{background:#f0f0f0}.legend{color:#444;font-size:.9em}
+@media (max-width:700px){body{margin:1em auto;padding:0 .5em}table{font-size:.8em}th,td{padding:.2em .3em}}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9em}.notes{background:#f6f8fa;padding:.6em 1.2em;border-radius:6px}
 """
 
 
+def _cell(value) -> str:
+    """Escaped cell text that may also break after an underscore (``init_scale``, ``high_bias``)."""
+    return html.escape(str(value)).replace("_", "_<wbr>")
+
+
 def _html_table(table: dict) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(str(c))}</th>" for c in table["columns"])
-    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in table["rows"])
-    return f"<table><caption>{e(table['title'])}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """A table that wraps its cells at spaces and underscores, and scrolls sideways when even that is too wide."""
+    head = "".join(f"<th>{_cell(c)}</th>" for c in table["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in table["rows"])
+    return (f'<div class="table"><table><caption>{html.escape(table["title"])}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
 
 
 def render_html(doc: dict, figs: dict) -> str:
@@ -104,6 +125,8 @@ def render_html(doc: dict, figs: dict) -> str:
         name = _section_name(section)
         parts.append(f'<section id="{e(name)}"><h2>{e(_section_title(section))}</h2><p>{e(_description(section))}</p>')
         parts += [_html_table(t) for t in _section_tables(section)]
+        if _legend(section):
+            parts.append(f'<p class="legend">{e(_legend(section))}</p>')
         for path, (caption, png) in figs.items():
             if path.startswith(f"figures/{name}-"):
                 data = base64.b64encode(png).decode("ascii")

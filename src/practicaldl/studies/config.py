@@ -1,6 +1,7 @@
 """A study's configuration: a grid of training settings x seeds, expanded into runs.
 
-A ``StudyConfig`` names a dataset, the network and either a grid
+A ``StudyConfig`` names a dataset (with ``table``, the ``io.tables.TableOptions`` of a table
+file: label column, features, preprocessing, split), the network and either a grid
 ``init x l2 x keep_prob x learning_rate`` or an explicit list of ``configurations`` (each a dict
 of overrides with an optional ``label``), and the ``seeds``. ``expand()`` turns it into
 ``RunConfig`` objects, one per (configuration, seed), configurations outermost.
@@ -13,13 +14,14 @@ import math
 import numbers
 import re
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from ..core.initializers import INITIALIZERS
-from ..core.validation import check_choice, check_non_negative, check_positive
+from ..core.validation import check_choice, check_non_negative, check_positive, from_settings
 from ..io.datasets import DATASETS
+from ..io.tables import TableOptions, is_table_path
 
 GRID_AXES = ("init", "l2", "keep_prob", "learning_rate")
 OVERRIDABLE = ("init", "init_scale", "l2", "keep_prob", "learning_rate", "max_iter", "batch_size", "activation")
@@ -36,19 +38,30 @@ def _is_real(value) -> bool:
 
 
 def check_dataset(dataset) -> str:
-    """A built-in dataset name or an existing ``.csv`` / ``.npz`` / ``.mat`` file."""
-    from ..io.datasets import LOADERS
+    """A built-in dataset name or an existing ``.csv`` / ``.tsv`` / ``.parquet`` / ``.npz`` / ``.mat`` file."""
+    from ..io.datasets import SUFFIXES
 
     if not isinstance(dataset, str) or not dataset:
         raise ValueError(f"dataset must be a name or a file path, got {dataset!r}")
     if dataset in DATASETS:
         return dataset
     path = Path(dataset)
-    if path.suffix.lower() not in LOADERS:
-        raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a path ending in {sorted(LOADERS)}, got {dataset!r}")
+    if path.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a path ending in {list(SUFFIXES)}, got {dataset!r}")
     if not path.is_file():
         raise ValueError(f"dataset file {dataset!r} does not exist")
     return dataset
+
+
+def check_table(dataset: str, table) -> Optional[TableOptions]:
+    """``table`` as checked ``TableOptions`` for a table file (default options when None); None otherwise."""
+    options = None if table is None else TableOptions.from_dict(table)
+    if not is_table_path(dataset):
+        if options is not None and options != TableOptions():
+            raise ValueError(f"table options (target, features, preprocessing, split) apply to table files "
+                             f"(.csv, .tsv, .parquet), not to the dataset {dataset!r}")
+        return None
+    return (options or TableOptions()).check()
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class RunConfig:
     configuration: str
     dataset: str
     hidden_layer_sizes: tuple
+    table: Optional[TableOptions] = None
     activation: str = "relu"
     init: str = "he"
     init_scale: float = 1.0
@@ -77,6 +91,15 @@ class RunConfig:
         slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"{self.study}-{self.configuration}").strip("-")
         return f"{slug}-seed{self.seed}"
 
+    def with_absolute_paths(self) -> "RunConfig":
+        """The same run with its data files (dataset, test table) as absolute paths, for workers
+        that run in another folder (loky reuses its processes; a Dask worker is elsewhere)."""
+        dataset = self.dataset if self.dataset in DATASETS else str(Path(self.dataset).resolve())
+        table = self.table
+        if table is not None and table.test is not None:
+            table = replace(table, test=str(Path(table.test).resolve()))
+        return replace(self, dataset=dataset, table=table)
+
     def estimator_params(self) -> dict:
         """Keyword arguments of ``NeuralNetClassifier``."""
         return dict(hidden_layer_sizes=tuple(self.hidden_layer_sizes), activation=self.activation, init=self.init,
@@ -86,6 +109,7 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["hidden_layer_sizes"] = list(self.hidden_layer_sizes)
+        d["table"] = None if self.table is None else self.table.to_dict()
         return d
 
 
@@ -101,6 +125,7 @@ class StudyConfig:
 
     name: str = "study"
     dataset: str = "circles"
+    table: Optional[TableOptions] = None  # a table file's options (TOML: a [table] section)
     hidden_layer_sizes: tuple = (10, 5)
     activation: str = "relu"
     init: tuple = ("he",)
@@ -133,6 +158,7 @@ class StudyConfig:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         check_dataset(self.dataset)
+        self.table = check_table(self.dataset, self.table)
         if not self.hidden_layer_sizes or not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in self.hidden_layer_sizes
         ):
@@ -185,7 +211,7 @@ class StudyConfig:
     # -- expansion ---------------------------------------------------------------------------
     def expand(self) -> list[RunConfig]:
         """One ``RunConfig`` per configuration and seed, configurations outermost."""
-        return [RunConfig(study=self.name, configuration=label, dataset=self.dataset,
+        return [RunConfig(study=self.name, configuration=label, dataset=self.dataset, table=self.table,
                           hidden_layer_sizes=tuple(int(s) for s in self.hidden_layer_sizes), seed=int(seed),
                           grid_points=int(self.grid_points) if i == 0 else 0,
                           diagnose=bool(self.diagnose and i == 0), **setting)
@@ -200,22 +226,19 @@ class StudyConfig:
         for k, v in d.items():
             if isinstance(v, tuple):
                 d[k] = list(v)
+        d["table"] = None if self.table is None else self.table.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudyConfig":
         """Build from a plain dict (a TOML table or ``to_dict()``); unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a study config must be a table of settings, got {type(data).__name__}")
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown study settings {unknown}; valid settings are {sorted(names)}")
-        return cls(**data)
+        return from_settings(cls, data, "study")
 
     @classmethod
     def from_toml(cls, path) -> "StudyConfig":
-        """Read a TOML file: settings at the top level or under ``[study]``.
+        """Read a TOML file: settings at the top level or under ``[study]``, table options under ``[table]``.
+
+        Relative data paths (``dataset``, ``table.test``) are relative to the TOML file's folder.
 
         Python 3.11+ reads it with the standard library's ``tomllib``; 3.10 with ``tomli``, the
         same parser released on its own (a dependency on 3.10 only).
@@ -234,7 +257,22 @@ class StudyConfig:
         if set(data) == {"study"} or ("study" in data and isinstance(data["study"], dict)):
             rest = {k: v for k, v in data.items() if k != "study"}
             data = {**data["study"], **rest}
-        return cls.from_dict(data)
+        return cls.from_dict(_beside(data, path.parent))
+
+
+def _beside(data: dict, folder: Path) -> dict:
+    """``data`` with its relative data file paths made relative to ``folder`` (a TOML file's)."""
+    def place(value):
+        if isinstance(value, str) and value not in DATASETS and not Path(value).is_absolute():
+            return str(folder / value)
+        return value
+
+    data = dict(data)
+    if "dataset" in data:
+        data["dataset"] = place(data["dataset"])
+    if isinstance(data.get("table"), dict) and data["table"].get("test") is not None:
+        data["table"] = {**data["table"], "test": place(data["table"]["test"])}
+    return data
 
 
 def _fmt(value) -> str:

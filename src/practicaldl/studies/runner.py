@@ -11,7 +11,8 @@
      "diagnostics_init", "diagnostics" (``diagnostics.diagnose`` at initialization and after
      training, first seed of each configuration only, or None), "error" (None, or why it failed)}
 
-``run_one`` is a pure function of its ``RunConfig`` (the dataset is loaded inside it, every draw
+``run_one`` is a pure function of its ``RunConfig`` (the dataset is loaded inside it by
+``io.datasets.load_dataset(run.dataset, run.table)``, the one data-loading function; every draw
 comes from ``random_state=seed``), so ``run_study(config, jobs=n)`` gives the same records as a
 serial run apart from ``time_s``, and the same study can be sent to a Dask cluster with
 ``joblib.parallel_config(backend="dask")``. ``aggregate(records)`` gives mean and standard
@@ -22,14 +23,13 @@ from __future__ import annotations
 
 import numbers
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
 from ..engine.loop import NumericalError
-from ..io.datasets import DATASETS, load_dataset
+from ..io.datasets import Dataset, load_dataset
 from .config import RunConfig, StudyConfig
 
 MAX_COST_POINTS = 400
@@ -83,7 +83,7 @@ def run_one(run: RunConfig, model_dir=None) -> dict:
     """
     from ..estimator import NeuralNetClassifier
 
-    data = load_dataset(run.dataset)
+    data = load_dataset(run.dataset, run.table)
     clf = NeuralNetClassifier(**run.estimator_params())
     record = {"study": run.study, "configuration": run.configuration, "run_id": run.run_id, "seed": run.seed,
               "config": run.to_dict(), "train_accuracy": None, "test_accuracy": None, "gap": None,
@@ -109,15 +109,14 @@ def run_one(run: RunConfig, model_dir=None) -> dict:
     if model_dir is not None:
         from ..io.models import save_model
 
-        npz_path, _ = save_model(clf, Path(model_dir) / run.run_id)
+        npz_path, _ = save_model(clf, Path(model_dir) / run.run_id, data=data)
         record["model_path"] = str(Path(Path(model_dir).name) / npz_path.name)
     return record
 
 
 # -- a study -------------------------------------------------------------------------------------
-def dataset_points(dataset: str) -> Optional[dict]:
+def dataset_points(data: Dataset) -> Optional[dict]:
     """The train and test points of a 2-D dataset (for decision-boundary panels), else None."""
-    data = load_dataset(dataset)
     if data.X_train.shape[1] != 2:
         return None
     return {"X_train": data.X_train.tolist(), "y_train": data.y_train.tolist(),
@@ -128,8 +127,9 @@ def run_study(config: StudyConfig, *, jobs: int = 1, model_dir=None,
               on_result: Optional[Callable[[dict], None]] = None) -> dict:
     """Run every (configuration, seed) of ``config``; return the study dict for a report.
 
-    ``{"kind": "study", "config", "records", "aggregate", "data"}``. ``jobs`` processes through
-    joblib (``-1``: all cores); records come back in ``expand()`` order whatever ``jobs`` is.
+    ``{"kind": "study", "config", "records", "aggregate", "data", "dataset"}``, where ``dataset``
+    describes the data (``io.datasets.describe_dataset``: source, rows, columns, target,
+    preprocessing, split). ``jobs`` processes through joblib (``-1``: all cores); records come back in ``expand()`` order whatever ``jobs`` is.
     ``on_result(record)`` is called as each record arrives (for a progress bar).
     """
     from joblib import Parallel, delayed
@@ -138,7 +138,7 @@ def run_study(config: StudyConfig, *, jobs: int = 1, model_dir=None,
         raise ValueError(f"jobs must be a positive integer or -1 (all cores), got {jobs!r}")
     # workers may run in another folder (loky reuses its processes; a Dask worker is elsewhere):
     # hand them absolute paths, for the dataset file and for the model folder
-    runs = [r if r.dataset in DATASETS else replace(r, dataset=str(Path(r.dataset).resolve())) for r in config.expand()]
+    runs = [r.with_absolute_paths() for r in config.expand()]
     model_dir = None if model_dir is None else Path(model_dir).resolve()
     records = []
     results = Parallel(n_jobs=jobs, return_as="generator")(delayed(run_one)(r, model_dir) for r in runs)
@@ -146,8 +146,9 @@ def run_study(config: StudyConfig, *, jobs: int = 1, model_dir=None,
         records.append(record)
         if on_result is not None:
             on_result(record)
+    data = load_dataset(config.dataset, config.table)
     return {"kind": "study", "config": config.to_dict(), "records": records, "aggregate": aggregate(records),
-            "data": dataset_points(config.dataset)}
+            "data": dataset_points(data), "dataset": data.info}
 
 
 def aggregate(records: list[dict]) -> list[dict]:
