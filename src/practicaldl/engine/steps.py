@@ -24,7 +24,14 @@ L2, dropout, batch size and dtype), but does less work:
 - the hidden activation and the output come from their registries (``core.activations``,
   ``core.losses``): their in-place forms where the registry has them, else their functions (a
   fresh array per call: the same numbers);
-- ``dA_0 = W_1^T dZ_1``, the gradient with respect to the data, is never computed.
+- ``dA_0 = W_1^T dZ_1``, the gradient with respect to the data, is never computed;
+- the products are ``np.dot`` calls, which cost less per call than ``@`` (most of a small
+  network's step is per-call overhead). For 2-D contiguous float operands NumPy hands both to the
+  same BLAS routine here, and the tests compare the bits; a NumPy build that did otherwise would
+  give the reference step's numbers up to rounding. A full-batch X that is neither C- nor
+  F-contiguous keeps ``@``, whose own loop the reference step runs on it;
+- for full batches, the cost's elementwise terms are evaluated once per block of iterations
+  (``flush_costs``) instead of once per step.
 
 What the fast step cannot do goes to the reference step, and ``fast_step_problem`` says why:
 X, Y and the parameters not of one float dtype (float32 or float64), or an activation whose
@@ -160,6 +167,7 @@ class FastStep:
         # X (n_x, m) as the transpose of a C-ordered (m, n_x) array (the estimator's): a minibatch
         # is a gather of rows, the fastest copy there is
         self.X_rows = X.T if X.T.flags.c_contiguous else None
+        self.X_contiguous = X.flags.c_contiguous or X.flags.f_contiguous
         self.penalty = 0.0
         self._derivative_dtype = _probe(self.act, dtype)[2].dtype
         # deferred costs (full batch, an elementwise output, no callbacks): Z_L of up to DEFER_BLOCK
@@ -232,11 +240,14 @@ class FastStep:
             Yb = self.Y[:, idx]  # (n_L, b), small: the reference step's own array
         l2 = self.l2
         self.penalty = l2_penalty(self.params, l2, b) if l2 else 0.0  # before the update
+        # np.dot for the products: less overhead per call than @ (a non-contiguous X keeps @'s own loop)
+        product_x = np.dot if idx is not None or self.X_contiguous else np.matmul
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         forward, forward_into = self.act.forward, self.act.forward_into
-        A, As, Gs, masks = Xb, [Xb], [], []
+        A, As, Gs, masks, product = Xb, [Xb], [], [], product_x
         for W, bias, Z, G, mask, A_drop, keep, scale in v["hidden"]:
-            np.matmul(W, A, out=Z)
+            product(W, A, out=Z)
+            product = np.dot
             np.add(Z, bias, out=Z)
             G = forward(Z) if G is None else forward_into(Z, G)
             if mask is None:
@@ -248,7 +259,7 @@ class FastStep:
             Gs.append(G)
             masks.append(mask)
             As.append(A)
-        ZL = np.matmul(self.Ws[-1], A, out=v["Z"][-1] if self._zl is None else self._zl[self._pending])
+        ZL = product(self.Ws[-1], A, out=v["Z"][-1] if self._zl is None else self._zl[self._pending])
         np.add(ZL, self.bs[-1], out=ZL)
         AL = self.out.activation(ZL) if v["AL"] is None else self.out.activation_into(ZL, v["AL"])
         As.append(AL)
@@ -264,12 +275,12 @@ class FastStep:
         dZ = np.subtract(AL, Yb, out=dZs[-1])
         np.divide(dZ, v["m"], out=dZ)
         for l in range(self.L - 1, -1, -1):  # layer l + 1 = L .. 1
-            dW = np.matmul(dZ, As[l].T, out=self.dWs[l])
+            dW = (np.dot if l else product_x)(dZ, As[l].T, out=self.dWs[l])
             if l2:  # regularization.l2_gradient, then added
                 np.add(dW, np.multiply(l2 / b, self.Ws[l], out=self.l2_terms[l]), out=dW)
             np.add.reduce(dZ, axis=1, keepdims=True, out=self.dbs[l])  # np.sum(dZ, axis=1, keepdims=True)
             if l:
-                dA = np.matmul(self.WTs[l], dZ, out=dZs[l - 1])
+                dA = np.dot(self.WTs[l], dZ, out=dZs[l - 1])
                 if masks[l - 1] is not None:
                     np.multiply(dA, masks[l - 1], out=dA)
                     np.multiply(dA, self.scale[l - 1], out=dA)
