@@ -25,11 +25,12 @@ L2, dropout, batch size and dtype), but does less work:
   ``core.losses``): their in-place forms where the registry has them, else their functions (a
   fresh array per call: the same numbers);
 - ``dA_0 = W_1^T dZ_1``, the gradient with respect to the data, is never computed;
-- the products are ``np.dot`` calls, which cost less per call than ``@`` (most of a small
-  network's step is per-call overhead). For 2-D contiguous float operands NumPy hands both to the
-  same BLAS routine here, and the tests compare the bits; a NumPy build that did otherwise would
-  give the reference step's numbers up to rounding. A full-batch X that is neither C- nor
-  F-contiguous keeps ``@``, whose own loop the reference step runs on it;
+- small products and outer products are ``np.dot`` calls (``_product``), which cost less per call
+  than ``@`` (most of a small network's step is per-call overhead), large ones ``np.matmul``, as
+  ``@``. For 2-D contiguous float operands NumPy hands ``np.dot`` and ``@`` to the same BLAS
+  routine here, and the tests compare the bits; a NumPy build that did otherwise would give the
+  reference step's numbers up to rounding. A full-batch X that is neither C- nor F-contiguous
+  keeps ``@``, whose own loop the reference step runs on it;
 - for full batches, the cost's elementwise terms are evaluated once per block of iterations
   (``flush_costs``) instead of once per step.
 
@@ -138,6 +139,18 @@ def _probe(act, dtype):
     return Z, A, act.derivative(Z, A)
 
 
+#: Products with at least this many output entries use ``np.matmul`` (see ``_product``).
+MATMUL_MIN_OUTPUT = 4096
+
+
+def _product(out_size: int, inner: int):
+    """``np.dot`` or ``np.matmul`` for a product with ``out_size`` output entries and inner size
+    ``inner``: ``np.dot`` costs less per call, but clears its output before the BLAS call, a pass
+    over it that a large product pays for; ``np.matmul`` runs its own loop, not BLAS, for an inner
+    size of 1 (an outer product)."""
+    return np.dot if inner == 1 or out_size < MATMUL_MIN_OUTPUT else np.matmul
+
+
 #: Full-batch iterations whose costs the fast step computes in one block, and the block's most entries.
 DEFER_BLOCK, DEFER_ENTRIES = 64, 1 << 16
 
@@ -167,7 +180,6 @@ class FastStep:
         # X (n_x, m) as the transpose of a C-ordered (m, n_x) array (the estimator's): a minibatch
         # is a gather of rows, the fastest copy there is
         self.X_rows = X.T if X.T.flags.c_contiguous else None
-        self.X_contiguous = X.flags.c_contiguous or X.flags.f_contiguous
         self.penalty = 0.0
         self._derivative_dtype = _probe(self.act, dtype)[2].dtype
         # deferred costs (full batch, an elementwise output, no callbacks): Z_L of up to DEFER_BLOCK
@@ -217,9 +229,18 @@ class FastStep:
              "D": [shaped(f["D"][0], n) for n in hidden],
              # (n_x, b) in Fortran order, the layout of X[:, idx]
              "X": None if self._Xb is None else self._Xb[:b * self.dims[0]].reshape(b, self.dims[0]).T}
-        # forward, per hidden layer: W_l, b_l, Z_l, g(Z_l), mask, dropped-out A_l, keep_prob_l, 1 / keep_prob_l
+        # the product functions of layer l + 1 = 1 .. L (see _product): W A_l, dZ A_l^T, W^T dZ
+        d = self.dims
+        v["forward"] = [_product(d[l + 1] * b, d[l]) for l in range(self.L)]
+        v["dW"] = [_product(d[l + 1] * d[l], b) for l in range(self.L)]
+        v["dA"] = [_product(d[l] * b, d[l + 1]) for l in range(self.L)]
+        if b == self.X.shape[1] and not (self.X.flags.c_contiguous or self.X.flags.f_contiguous):
+            v["forward"][0] = v["dW"][0] = np.matmul  # the reference step's @, whose own loop takes such an X
+        # forward, per hidden layer: W_l, b_l, Z_l, g(Z_l), mask, dropped-out A_l, keep_prob_l, 1 / keep_prob_l,
+        # the product function
         v["hidden"] = list(zip(self.Ws, self.bs, Z, *([shaped(buf, n) for buf, n in zip(f[k], hidden)]
-                                                      for k in ("G", "M", "A")), self.keep_prob, self.scale))
+                                                      for k in ("G", "M", "A")), self.keep_prob, self.scale,
+                               v["forward"]))
         self._views[b] = v
         return v
 
@@ -240,14 +261,11 @@ class FastStep:
             Yb = self.Y[:, idx]  # (n_L, b), small: the reference step's own array
         l2 = self.l2
         self.penalty = l2_penalty(self.params, l2, b) if l2 else 0.0  # before the update
-        # np.dot for the products: less overhead per call than @ (a non-contiguous X keeps @'s own loop)
-        product_x = np.dot if idx is not None or self.X_contiguous else np.matmul
         # forward: Z_l = W_l A_{l-1} + b_l; A_l = g(Z_l) (* D_l / keep_prob_l)
         forward, forward_into = self.act.forward, self.act.forward_into
-        A, As, Gs, masks, product = Xb, [Xb], [], [], product_x
-        for W, bias, Z, G, mask, A_drop, keep, scale in v["hidden"]:
+        A, As, Gs, masks = Xb, [Xb], [], []
+        for W, bias, Z, G, mask, A_drop, keep, scale, product in v["hidden"]:
             product(W, A, out=Z)
-            product = np.dot
             np.add(Z, bias, out=Z)
             G = forward(Z) if G is None else forward_into(Z, G)
             if mask is None:
@@ -259,7 +277,7 @@ class FastStep:
             Gs.append(G)
             masks.append(mask)
             As.append(A)
-        ZL = product(self.Ws[-1], A, out=v["Z"][-1] if self._zl is None else self._zl[self._pending])
+        ZL = v["forward"][-1](self.Ws[-1], A, out=v["Z"][-1] if self._zl is None else self._zl[self._pending])
         np.add(ZL, self.bs[-1], out=ZL)
         AL = self.out.activation(ZL) if v["AL"] is None else self.out.activation_into(ZL, v["AL"])
         As.append(AL)
@@ -275,12 +293,12 @@ class FastStep:
         dZ = np.subtract(AL, Yb, out=dZs[-1])
         np.divide(dZ, v["m"], out=dZ)
         for l in range(self.L - 1, -1, -1):  # layer l + 1 = L .. 1
-            dW = (np.dot if l else product_x)(dZ, As[l].T, out=self.dWs[l])
+            dW = v["dW"][l](dZ, As[l].T, out=self.dWs[l])
             if l2:  # regularization.l2_gradient, then added
                 np.add(dW, np.multiply(l2 / b, self.Ws[l], out=self.l2_terms[l]), out=dW)
             np.add.reduce(dZ, axis=1, keepdims=True, out=self.dbs[l])  # np.sum(dZ, axis=1, keepdims=True)
             if l:
-                dA = np.dot(self.WTs[l], dZ, out=dZs[l - 1])
+                dA = v["dA"][l](self.WTs[l], dZ, out=dZs[l - 1])
                 if masks[l - 1] is not None:
                     np.multiply(dA, masks[l - 1], out=dA)
                     np.multiply(dA, self.scale[l - 1], out=dA)
