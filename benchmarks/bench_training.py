@@ -459,7 +459,7 @@ def main(argv=None) -> int:
         record["memory"] = workload_memory(6000 if q else 60000)
     if "scaling" in wanted:
         record["scaling"] = workload_scaling([10_000, 30_000, 100_000] if q else [10_000, 100_000, 1_000_000],
-                                             1 if q else 2)
+                                             1 if q else 3)
     record.update(total_s=time.perf_counter() - t0, loadavg_at_end=os.getloadavg())
     write_json(args.json, record)
     print(f"\ntotal {record['total_s']:.0f} s; load average at the end {record['loadavg_at_end'][0]:.2f}; "
