@@ -78,8 +78,6 @@ class FlatLayout:
 class ReferenceStep:
     """One step with the public core functions: the reference the fast step equals."""
 
-    kind = "reference"
-
     def __init__(self, params, X, Y, *, l2, keep_prob, activation, output, optimizer):
         self.layout = FlatLayout(params)
         self.theta = self.layout.flatten(params)  # a copy: training never writes the caller's arrays
@@ -116,10 +114,9 @@ class ReferenceStep:
 
 def fast_step_problem(params: dict, X: np.ndarray, Y: np.ndarray, activation: str) -> Optional[str]:
     """Why the fast step cannot train this (a sentence), or None when it can."""
-    dtypes = {np.dtype(X.dtype), np.dtype(Y.dtype)} | {np.dtype(v.dtype) for v in params.values()}
-    if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):
-        return (f"X, Y and the parameters do not share one float dtype (float32 or float64): "
-                f"{sorted(str(d) for d in {X.dtype, Y.dtype} | {v.dtype for v in params.values()})}")
+    dtypes = sorted({str(a.dtype) for a in (X, Y, *params.values())})
+    if dtypes not in (["float32"], ["float64"]):
+        return f"X, Y and the parameters do not share one float dtype (float32 or float64): {dtypes}"
     try:
         Z, A, D = _probe(ACTIVATIONS[activation], X.dtype)
     except Exception as exc:  # the reference step raises it where the user can see it
@@ -157,8 +154,6 @@ DEFER_BLOCK, DEFER_ENTRIES = 64, 1 << 16
 
 class FastStep:
     """The reference step's operations, into buffers allocated once (see the module docstring)."""
-
-    kind = "fast"
 
     def __init__(self, params, X, Y, *, batch_capacity, l2, keep_prob, activation, output, optimizer,
                  defer_costs=False):
