@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 import practicaldl as pdl
-from _blas_env import add_blas_arguments, kernel_line, rerun_without_overrides, results_path
 
 torch = None  # PyTorch, loaded by load_torch(): optional
 
@@ -390,6 +389,20 @@ def workload_scaling(sizes, rounds: int, batch_size: int = 256) -> dict:
             "us_per_example_fit": float(b * 1e6), "r2": float(r2), "loglog_slope": float(slope)}
 
 
+#: Environment variables that force OpenBLAS's kernel or cache size: a run removes them (see main)
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def rerun_without_blas_overrides(argv: list) -> int | None:
+    """Where the environment forces OpenBLAS's kernel (some machines do, for old OpenBLAS builds),
+    run this script again without those variables, so that OpenBLAS picks the kernel for this CPU
+    as it does for a user of NumPy's wheel; None when there is nothing to remove."""
+    if not any(k in os.environ for k in BLAS_OVERRIDES):
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+    return subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv], env=env).returncode
+
+
 def environment() -> dict:
     from threadpoolctl import threadpool_info
 
@@ -402,7 +415,8 @@ def environment() -> dict:
     env = {"cpu": cpu, "cpu_count": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
            "blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
                     for i in threadpool_info() if i.get("user_api") == "blas"],
-           "practicaldl": pdl.__version__, "loadavg_at_start": os.getloadavg()}
+           "blas_env": {k: os.environ.get(k) for k in BLAS_OVERRIDES}, "practicaldl": pdl.__version__,
+           "loadavg_at_start": os.getloadavg()}
     if torch is not None:
         env.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
     return env
@@ -423,7 +437,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds of the small and large workloads (default 5)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
-    add_blas_arguments(parser)
+    parser.add_argument("--env-blas", action="store_true",
+                        help="keep the environment's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (default: run without them)")
     parser.add_argument("--memory-child", nargs=2, metavar=("VARIANT", "M"), help=argparse.SUPPRESS)
     parser.add_argument("--torch-child", nargs=2, metavar=("M", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -433,7 +448,7 @@ def main(argv=None) -> int:
     if args.torch_child:
         print(json.dumps(torch_epoch_child(*map(int, args.torch_child))))
         return 0
-    status = rerun_without_overrides(str(Path(__file__).resolve()), sys.argv[1:] if argv is None else list(argv), args)
+    status = None if args.env_blas else rerun_without_blas_overrides(sys.argv[1:] if argv is None else list(argv))
     if status is not None:
         return status
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
@@ -441,7 +456,6 @@ def main(argv=None) -> int:
         parser.error(f"--only must name workloads among small, large, memory, scaling; got {sorted(wanted)}")
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds must be a positive integer, got {args.rounds}")
-    args.json = results_path(args.json, DEFAULT_JSON, args)
     load_torch(not args.no_torch)
     q, rounds = args.quick, args.rounds or (2 if args.quick else 5)
     record = {"quick": q, "environment": environment(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -449,7 +463,9 @@ def main(argv=None) -> int:
     print(f"{env['cpu']}, {env['cpu_count']} CPUs; Python {env['python']}, NumPy {env['numpy']}, "
           f"{'PyTorch ' + env['torch'] if torch is not None else 'no PyTorch (its rows are skipped)'}; "
           f"load average {env['loadavg_at_start'][0]:.2f}")
-    print(kernel_line())
+    print("BLAS: " + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']}, {b['num_threads']} threads)"
+                               for b in env["blas"])
+          + "; " + ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in BLAS_OVERRIDES))
     t0 = time.perf_counter()
     if "small" in wanted:
         record["small"] = workload_small(2000 if q else 15000, rounds)

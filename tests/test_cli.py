@@ -1,4 +1,5 @@
-"""The command line through typer's runner, in temporary folders: every command, --json parsed, exit codes."""
+"""The command line through typer's runner (the ``cli`` fixture of conftest.py), in temporary folders:
+every command, --json parsed, exit codes."""
 
 import json
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from practicaldl.io.models import load_model
 
-COMMANDS = ["demo", "train", "compare", "gradcheck", "diagnose", "report", "predict"]
+COMMANDS = ["demo", "train", "compare", "search", "gradcheck", "diagnose", "report", "predict"]
 FAST_TRAIN = ["--hidden", "4,3", "--max-iter", "50", "--lr", "0.1"]
 
 
@@ -44,7 +45,7 @@ def test_every_command_has_help_with_examples(cli, command):
     (["compare", "--config", "missing.toml", "--out", "rep"], "--config: the file 'missing.toml' does not exist"),
     (["gradcheck", "--epsilon", "-1"], "--epsilon: it must be a positive finite number, got -1.0"),
     (["gradcheck", "--plant-bug", "dW9", "--hidden", "3"], "--plant-bug: it must be one of"),
-    (["gradcheck", "--jobs", "0"], "--jobs: it must be a positive integer, got 0"),
+    (["gradcheck", "--method", "fast"], "--method: it must be one of ['structured', 'loop', 'directional']"),
     (["predict", "nomodel", "x.csv"], "does not exist"),
     (["report", "nowhere"], "'nowhere' does not exist"),
     (["demo", "--jobs", "0", "--out", "rep"], "--jobs: it must be a positive integer or -1, got 0"),
@@ -149,14 +150,14 @@ def test_gradcheck_passes_and_a_planted_bug_fails_with_exit_1(cli):
     assert _json(bug)["failing"] == ["W2"]
     table = cli("gradcheck", "--hidden", "5,3", "--max-samples", "20", "--plant-bug", "db1")
     assert table.exit_code == 1 and "b1" in table.stdout and "failed" in table.stderr
-    two = cli("gradcheck", "--hidden", "5,3", "--l2", "0.7", "--keep-prob", "0.8", "--max-samples", "20", "--jobs", "2",
-              "--json")
-    assert two.exit_code == 0 and _json(two)["difference"] == report["difference"]  # the same numbers on 2 threads
+    loop = cli("gradcheck", "--hidden", "5,3", "--l2", "0.7", "--keep-prob", "0.8", "--max-samples", "20",
+               "--method", "loop", "--json")
+    assert loop.exit_code == 0 and _json(loop)["method"] == "loop"
 
 
 def test_gradcheck_of_a_saved_model(cli):
     assert cli("train", *FAST_TRAIN, "--model", "net", "--quiet").exit_code == 0
-    result = cli("gradcheck", "--model", "net", "--max-samples", "16", "--jobs", "2", "--json")
+    result = cli("gradcheck", "--model", "net", "--max-samples", "16", "--json")
     assert result.exit_code == 0, result.stderr
     assert _json(result)["source"]["model"] == "net"
 

@@ -34,7 +34,7 @@ for _module, _names in {
                   "vector_to_dictionary"),
     "diagnostics": ("THRESHOLDS", "DiagnosticReport", "Finding", "TrainingMonitor", "diagnose", "diagnose_fit"),
     "estimator": ("NeuralNetClassifier",),
-    "studies": ("RunConfig", "StudyConfig", "aggregate", "run_one", "run_study"),
+    "studies": ("RunConfig", "SearchConfig", "StudyConfig", "aggregate", "run_one", "run_search", "run_study"),
     "io.datasets": ("DATASETS", "Dataset", "load_dataset"),
     "io.models": ("ModelFileError", "load_model", "load_saved", "save_model"),
     "io.tables": ("TableOptions",),

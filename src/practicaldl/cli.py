@@ -1,19 +1,23 @@
 """The ``practicaldl`` command line (typer + rich): the only module that prints or exits.
 
-Commands: ``demo`` (the main job), ``train``, ``compare``, ``gradcheck``, ``diagnose``, ``report``,
-``predict``. Every command takes ``--json`` (one JSON document on stdout and nothing else there),
+Commands: ``demo`` (the main job), ``train``, ``compare``, ``search``, ``gradcheck``, ``diagnose``,
+``report``, ``predict``. Every command takes ``--json`` (one JSON document on stdout and nothing else there),
 ``--quiet`` (no progress bars, tables or messages; errors still go to stderr) and ``--help``.
 Progress bars and messages go to stderr, tables and results to stdout.
 
 Exit codes: 0 ok; 1 a failed check (a gradient check that fails, an error-severity diagnostic,
 a training run that diverged, a demo check that did not come out as expected); 2 bad usage or
 bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file).
+``compare`` and ``search`` also exit 1 when every run failed or the Dask scheduler was lost, and
+130 when interrupted (Ctrl-C or SIGTERM: the finished runs are kept; the same command resumes).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+from contextlib import contextmanager
 from warnings import catch_warnings, filterwarnings
 from pathlib import Path
 from typing import List, Optional
@@ -24,13 +28,13 @@ from typer.core import TyperCommand, TyperGroup
 
 from .torch import TORCH_FILE_NAMES
 
-EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 APP_HELP = """practicaldl: see what initialization and regularization do, check gradients, compare choices.
 
 Start with [bold]practicaldl demo[/bold]: three classic studies, a report in ./practicaldl-report/index.html.
 
-Commands, in short: demo (the main job), train (fit and save a model), compare (a study and its report), gradcheck, diagnose, report (re-render from results.json), predict (a saved model on a file).
+Commands, in short: demo (the main job), train (fit and save a model), compare (a study and its report; on this machine or a Dask cluster; resumable), search (a random search of hyperparameters), gradcheck, diagnose, report (re-render from results.json or a study folder), predict (a saved model on a file).
 
 Exit codes: [bold]0[/bold] ok; [bold]1[/bold] a failed check (gradient check failed, an error-severity diagnostic, training diverged); [bold]2[/bold] bad usage or bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file).
 
@@ -88,11 +92,38 @@ class Output:
             sys.stdout.write(json.dumps(document, indent=2, default=_json_default) + "\n")
             sys.stdout.flush()
 
-    def progress(self):
+    def progress(self, *, study: bool = False):
+        """Progress bars on stderr; ``study=True``: one per study (``_StudyBar``), with the runs
+        running and failed and an estimate of the time left."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=self.err, disable=self.quiet, transient=False)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        if study:
+            columns[3:3] = [TextColumn("{task.fields[state]}")]
+            columns.append(TextColumn("{task.fields[eta]}"))
+        return Progress(*columns, console=self.err, disable=self.quiet, transient=False)
+
+
+class _StudyBar:
+    """An ``on_progress`` callback that draws one study's bar (``Output.progress(study=True)``)."""
+
+    def __init__(self, progress, label: str):
+        self.progress, self.label, self.task, self.last = progress, label, None, None
+
+    def __call__(self, p) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task(self.label, total=p.total, state="", eta="")
+        eta = "" if p.eta_s is None or p.done == p.total else f"~{_duration(p.eta_s)} left"
+        state = f"running {p.running}, failed {p.failed}" + (f", {p.recorded_before} resumed" if p.recorded_before else "")
+        self.progress.update(self.task, completed=p.done, state=state, eta=eta)
+        self.last = p
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 
 
 def _json_default(value):
@@ -117,7 +148,8 @@ _OPTION_OF = {"keep_prob": "--keep-prob", "l2": "--l2", "learning_rate": "--lear
               "name": "--name", "grid_points": "--grid-points", "target": "--target", "features": "--features",
               "drop": "--drop", "sep": "--sep", "skip_rows": "--skip-rows", "impute": "--impute",
               "drop_missing": "--drop-missing", "test_size": "--test-size", "test": "--test",
-              "split_seed": "--split-seed"}
+              "split_seed": "--split-seed", "scheduler": "--scheduler", "retries": "--retries", "trials": "--trials",
+              "seed": "--seed"}
 
 
 def _usage_message(exc: Exception) -> str:
@@ -140,7 +172,11 @@ class _Guard:
         from .io.models import ModelFileError
         from .report import ReportError
         from .engine.loop import NumericalError
+        from .studies.executors import SchedulerLost
 
+        if issubclass(exc_type, SchedulerLost):
+            _fail(f"{exc}; the runs finished so far are recorded: run the same command again to do the rest",
+                  EXIT_FAILED_CHECK)
         if issubclass(exc_type, NumericalError):
             _fail(str(exc), EXIT_FAILED_CHECK)
         if issubclass(exc_type, (UsageProblem, ModelFileError, ReportError, FileNotFoundError)):
@@ -217,6 +253,15 @@ TORCH_FILES_HELP = (
     "reads these names.\n\n"
     + "".join(f"[bold]{name}[/bold]: {what}.\n\n" for name, what in TORCH_FILE_NAMES.items())
     + "A file missing a name, or defining one of the wrong type, exits 2 with a message naming it.")
+# where a study's runs execute
+SCHEDULER_OPT = typer.Option(None, "--scheduler", metavar="ADDRESS",
+                             help="Run on Dask: 'local' (a LocalCluster of --jobs worker processes) or a scheduler's "
+                                  "address, tcp://HOST:PORT. Default: joblib processes here.")
+JOBS_OPT = typer.Option(None, "--jobs", "-j", metavar="N", help="Processes (-1: all cores; default 1, or all cores with "
+                        "--scheduler local); the records are the same for any value.")
+RETRIES_OPT = typer.Option(3, "--retries", min=0, metavar="N",
+                           help="Attempts after the first for a run whose worker process dies (joblib and --scheduler "
+                                "local; a cluster of your own uses its distributed.scheduler.allowed-failures).")
 SEED_HELP = "random_state of the network: initialization, minibatches and dropout masks all come from it."
 
 # -- table options: one definition, added to every command that reads a dataset ----------------------
@@ -368,22 +413,101 @@ def _demo_notes(quick: bool) -> list:
 def _run_studies(studies, jobs, out: Path, o: Output) -> list:
     from .studies.runner import run_study
 
-    sections = []
-    with o.progress() as progress:
-        for study in studies:
-            runs = study.expand()
-            task = progress.add_task(f"{study.name:<16}", total=len(runs))
-            sections.append(run_study(study, jobs=jobs, model_dir=out / "models",
-                                      on_result=lambda record, task=task: progress.advance(task)))
-    return sections
+    with o.progress(study=True) as progress:
+        return [run_study(study, jobs=jobs, model_dir=out / "models", on_progress=_StudyBar(progress, f"{study.name:<16}"))
+                for study in studies]
 
 
-def _finish(o: Output, doc, out: Path, written: dict, table_list: list) -> None:
+@contextmanager
+def _stoppable(out: Path):
+    """Ctrl-C or SIGTERM during a study: the runs recorded so far stay in ``out``; say how many, exit 130."""
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except KeyboardInterrupt:
+        from .studies.store import StudyFolder
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the message short
+        manifest = StudyFolder(out).manifest() if StudyFolder.holds_study(out) else None
+        recorded = len(StudyFolder(out).records())
+        total = f" of {len(manifest['runs'])}" if manifest else ""
+        sys.stderr.write(f"Interrupted: {recorded}{total} runs are recorded in {out}. Run the same command again "
+                         f"(or with --resume {out}) to do the rest; 'practicaldl report {out}' shows what is there.\n")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_folder(kind: str, config, *, out: Path, scheduler, jobs, retries, o: Output) -> tuple[dict, dict]:
+    """Run a study or a search in its folder ``out`` (resumed where it has records), with a progress bar."""
+    from .studies.runner import run_study
+    from .studies.search import run_search
+
+    run = run_study if kind == "study" else run_search
+    if scheduler is not None and not o.quiet:
+        o.message(f"Starting the runs on {'a local Dask cluster' if scheduler == 'local' else scheduler} ...")
+    with _stoppable(out), o.progress(study=True) as progress:
+        bar = _StudyBar(progress, f"{config.name:<16}")
+        section = run(config, jobs=jobs, scheduler=scheduler, out=out, retries=retries, on_progress=bar)
+    p = bar.last
+    section_runs = {"total": p.total, "recorded_before": p.recorded_before, "run_now": p.done - p.recorded_before,
+                    "failed": p.failed}
+    if p.recorded_before:
+        o.message(f"{p.recorded_before} of {p.total} runs were recorded in {out} already; ran the other "
+                  f"{p.total - p.recorded_before}.")
+    return section, section_runs
+
+
+def _study_options(resume: Optional[Path], out: Path, kind: str, given: dict):
+    """The folder and, with --resume, the configuration recorded there."""
+    from .studies.store import StudyFolder
+
+    if resume is None:
+        return out, None
+    if given:
+        raise UsageProblem(f"--resume takes the {kind} from {str(resume)!r}; give it no {kind} options "
+                           f"(got {', '.join(sorted(given))})")
+    if not StudyFolder.holds_study(resume):
+        raise UsageProblem(f"invalid value for --resume: {str(resume)!r} holds no study (no study.json)")
+    manifest = StudyFolder(resume).manifest()
+    if manifest["kind"] != kind:
+        raise UsageProblem(f"invalid value for --resume: {str(resume)!r} holds a {manifest['kind']}, not a {kind}")
+    return resume, manifest["config"]
+
+
+def _finish_study(o: Output, section: dict, out: Path, runs: dict) -> None:
+    """Write the report of a finished study or search; exit 1 when every run failed."""
+    from .report import study_results, tables, write_report
+
+    _show_warnings(o, (section.get("dataset") or {}).get("warnings") or [])
+    doc = study_results(section)
+    written = write_report(doc, out)
+    for table in tables(doc):
+        o.show(_table(table))
+    o.message(f"Report written: [bold]{out / 'index.html'}[/bold] (also summary.md, results.json, figures/; "
+              f"runs/ holds one record per run)")
+    o.json({"out": str(out), "index": str(out / "index.html"), "files": sorted(written), "tables": tables(doc),
+            "notes": doc["notes"], "runs": runs})
+    records = section["records"]
+    if records and all(r["error"] is not None for r in records):
+        sys.stderr.write(f"Error: every run failed ({len(records)} runs); the failed runs table in "
+                         f"{out / 'index.html'} says why.\n")
+        raise typer.Exit(EXIT_FAILED_CHECK)
+    if runs["failed"]:
+        o.message(f"[yellow]{runs['failed']} of {runs['total']} runs failed[/yellow]: see the failed runs table.")
+
+
+
+
+def _finish(o: Output, doc, out: Path, written: dict, table_list: list, **extra) -> None:
     for table in table_list:
         o.show(_table(table))
     o.message(f"Report written: [bold]{out / 'index.html'}[/bold] (also summary.md, results.json, figures/)")
     o.json({"out": str(out), "index": str(out / "index.html"), "files": sorted(written), "tables": table_list,
-            "notes": doc.get("notes", [])})
+            "notes": doc.get("notes", []), **extra})
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -508,17 +632,25 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
             target_error: Optional[float] = typer.Option(None, "--target-error", metavar="ERROR",
                                                          help="Human-level (or Bayes) error for the bias / variance "
                                                               "column (default 0)."),
-            jobs: int = typer.Option(1, "--jobs", "-j", metavar="N",
-                                     help="Processes (-1: all cores); results are the same."),
-            out: Path = typer.Option(Path("practicaldl-compare"), "--out", "-o", metavar="DIR", help="Report folder."),
+            scheduler: Optional[str] = SCHEDULER_OPT, jobs: Optional[int] = JOBS_OPT, retries: int = RETRIES_OPT,
+            out: Path = typer.Option(Path("practicaldl-compare"), "--out", "-o", metavar="DIR",
+                                     help="The study folder: one record per run as it finishes, the models, the "
+                                          "report. Run the same command again to resume an interrupted study."),
+            resume: Optional[Path] = typer.Option(None, "--resume", metavar="DIR",
+                                                  help="Resume the study recorded in this folder (its configuration "
+                                                       "is read from there; no study options)."),
             table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Run a study (a grid init x l2 x keep_prob x learning rate, over seeds) and write a report.
 
     The study comes from flags or from a TOML file (--config) whose keys are StudyConfig's fields
     (name, dataset, hidden_layer_sizes, init, l2, keep_prob, learning_rate, seeds, max_iter, configurations, ...)
-    and, for a table, a [table] section with the table options (target, features, drop, impute, ...).
+    and, for a table, a \\[table] section with the table options (target, features, drop, impute, ...).
     The report names the data (file, rows, columns, target, preprocessing, split), the network and
-    every hyperparameter.
+    every hyperparameter. The runs go to local processes (--jobs), a local Dask cluster (--scheduler
+    local) or a Dask cluster (--scheduler tcp://HOST:PORT); the records are the same. Each finished
+    run is written to --out at once: after Ctrl-C (exit 130) or a lost scheduler, the same command
+    does only the runs that are missing. A run that fails is recorded and reported apart; exit 1
+    when every run failed.
 
     Examples:
 
@@ -529,35 +661,97 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
       practicaldl compare -d penguins.csv --target species --impute median --lr 0.1 --l2 0 --l2 1
 
       practicaldl compare --config study.toml --jobs 2 --out report
+
+      practicaldl compare --config study.toml --scheduler tcp://10.0.0.5:8786 --out report
+
+      practicaldl compare --resume report --scheduler local --jobs 4
     """
     o = Output(json_out, quiet)
     with _Guard():
         from .studies.config import StudyConfig
-        from .report import make_results, tables, write_report
 
-        _check_out_dir(out)
         flags = {"dataset": dataset, "hidden_layer_sizes": parse_hidden(hidden) if hidden else None,
                  "activation": activation, "init": init, "init_scale": init_scale, "l2": l2, "keep_prob": keep_prob,
                  "learning_rate": learning_rate, "seeds": seed, "max_iter": max_iter, "batch_size": batch_size,
                  "name": name, "target_error": target_error}
         given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items() if v not in (None, [], ())}
-        if config is not None:
+        options = {**given, **({"config": config} if config else {}), **({"table": table} if table else {})}
+        out, recorded = _study_options(resume, out, "study", options)
+        _check_out_dir(out)
+        if recorded is not None:
+            study = StudyConfig.from_dict(recorded)
+        else:
+            if config is not None:
+                if not config.is_file():
+                    raise UsageProblem(f"invalid value for --config: the file {str(config)!r} does not exist")
+                base = StudyConfig.from_toml(config).to_dict()
+            else:
+                base = {"name": "compare", "seeds": (0, 1, 2)}
+            if table:
+                given["table"] = {**(base.get("table") or {}), **table}
+            study = StudyConfig.from_dict({**base, **given})
+        section, runs = _run_folder("study", study, out=out, scheduler=scheduler, jobs=jobs, retries=retries, o=o)
+        _finish_study(o, section, out, runs)
+
+
+# -- search ----------------------------------------------------------------------------------------
+@app.command(cls=_Command)
+@with_table_options
+def search(config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE.toml",
+                                                 help="A search in a TOML file: its space and settings "
+                                                      "(see examples/search.toml)."),
+           trials: Optional[int] = typer.Option(None, "--trials", "-n", metavar="N",
+                                                help="Number of trials (overrides the file's)."),
+           seed: Optional[int] = typer.Option(None, "--seed", metavar="SEED",
+                                              help="The seed that draws the trials and the validation split "
+                                                   "(overrides the file's)."),
+           dataset: Optional[str] = typer.Option(None, "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP),
+           scheduler: Optional[str] = SCHEDULER_OPT, jobs: Optional[int] = JOBS_OPT, retries: int = RETRIES_OPT,
+           out: Path = typer.Option(Path("practicaldl-search"), "--out", "-o", metavar="DIR",
+                                    help="The search folder (records, models, report); run again to resume, or "
+                                         "with more --trials to extend the search."),
+           resume: Optional[Path] = typer.Option(None, "--resume", metavar="DIR",
+                                                 help="Resume the search recorded in this folder."),
+           table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+    """Random search: hyperparameters drawn at random (log-uniform learning rate and l2, ...), and a report.
+
+    The TOML file gives the space: learning_rate = [1e-4, 1.0] (log-uniform), l2 = [1e-3, 10.0]
+    (log-uniform), keep_prob = [0.8, 0.9, 1.0] (a choice), hidden_layer_sizes = [[4, 64], [2, 32]]
+    (integer widths), init = ["he", "lecun"], or any distribution by name: {uniform = \\[a, b]},
+    {loguniform = \\[a, b]}, {one_minus_loguniform = [0.9, 0.999]}, {int = \\[a, b]}, {log_int = \\[a, b]},
+    {choice = [...]}. A table's options go on the command line or in a \\[table] section. The same seed gives the same trials; each trial is scored on a validation
+    split of the training set. The report: the best trials, and validation accuracy against each
+    hyperparameter. Runs locally or on Dask, and resumes, as compare does.
+
+    Examples:
+
+      practicaldl search --config examples/search.toml --trials 30
+
+      practicaldl search --config examples/search.toml --trials 200 --scheduler tcp://10.0.0.5:8786
+
+      practicaldl search --config examples/search.toml --trials 60 --out practicaldl-search
+    """
+    o = Output(json_out, quiet)
+    with _Guard():
+        from .studies.search import SearchConfig
+
+        given = {k: v for k, v in {"trials": trials, "seed": seed, "dataset": dataset}.items() if v is not None}
+        options = {**({"config": config} if config else {}), **({"table": table} if table else {})}
+        out, recorded = _study_options(resume, out, "search", options)
+        _check_out_dir(out)
+        if recorded is not None:
+            settings = {**recorded, **given}
+        elif config is not None:
             if not config.is_file():
                 raise UsageProblem(f"invalid value for --config: the file {str(config)!r} does not exist")
-            base = StudyConfig.from_toml(config).to_dict()
+            settings = {**SearchConfig.from_toml(config).to_dict(), **given}
+            if table:
+                settings["table"] = {**(settings.get("table") or {}), **table}
         else:
-            base = {"name": "compare", "seeds": (0, 1, 2)}
-        if table:
-            given["table"] = {**(base.get("table") or {}), **table}
-        study = StudyConfig.from_dict({**base, **given})
-        if jobs == 0 or jobs < -1:
-            raise UsageProblem(f"invalid value for --jobs: it must be a positive integer or -1, got {jobs}")
-        sections = _run_studies([study], jobs, out, o)
-        _show_warnings(o, sections[0]["dataset"]["warnings"])
-        doc = make_results(sections, title=f"practicaldl compare: {study.title or study.name}",
-                           notes=[f"{len(study.seeds)} seeds per configuration: mean ± standard deviation over seeds."])
-        written = write_report(doc, out)
-        _finish(o, doc, out, written, tables(doc))
+            raise UsageProblem("give --config FILE (a search TOML, such as examples/search.toml) or --resume DIR")
+        section, runs = _run_folder("search", SearchConfig.from_dict(settings), out=out, scheduler=scheduler, jobs=jobs,
+                                    retries=retries, o=o)
+        _finish_study(o, section, out, runs)
 
 
 # -- gradcheck -------------------------------------------------------------------------------------
@@ -570,33 +764,55 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
               keep_prob: float = typer.Option(1.0, "--keep-prob", metavar="P",
                                               help="Dropout during the check (masks replayed)."),
               seed: int = typer.Option(1, "--seed", metavar="SEED",
-                                       help="Seed of a fresh network's weights and of the dropout masks."),
+                                       help="Seed of a fresh network's weights and biases and of the dropout masks."),
               max_samples: int = typer.Option(64, "--max-samples", metavar="N", help="Examples used (the first ones)."),
-              epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS", help="Centred-difference step."),
+              epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS",
+                                            help="Centred-difference step of the first look."),
               plant_bug: Optional[str] = typer.Option(None, "--plant-bug", metavar="GRADIENT",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
-              jobs: Optional[int] = typer.Option(None, "--jobs", metavar="N",
-                                                 help="Threads that share the check (the same numbers "
-                                                      "for any value; default: 2 on a machine with "
-                                                      "two cores or more, else 1)."),
+              code: Optional[Path] = typer.Option(None, "--code", metavar="FILE.py",
+                                                  help="Your own backprop: a Python file defining `parameters` and "
+                                                       "`cost_and_gradients`, or the course's pair (see above)."),
               torch_file: Optional[Path] = TORCH_OPT,
               method: Optional[str] = typer.Option(None, "--method", metavar="METHOD",
-                                                   help="With --torch: loop (every entry, the default) or directional "
-                                                        "(random directions, then the faulty parameters named; for "
-                                                        "large models)."),
+                                                   help="structured (the default for practicaldl's network: every "
+                                                        "entry, fast), loop (every entry; the default with --code and "
+                                                        "--torch) or directional (random directions, then one verdict "
+                                                        "per parameter; for large models)."),
               table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
-    """Check backprop against centred differences: overall difference, one line per parameter, a verdict.
+    """Check backprop against centred differences: one line per parameter, a verdict.
 
-    Exit code 1 when the check fails.
+    The network is a saved model (--model), a fresh one (--hidden, --init, ...;
+    biases 0.1 N(0, 1), so that no unit sits exactly at a ReLU kink), your own
+    code (--code FILE.py) or a PyTorch model (--torch FILE.py). The cost's
+    rounding noise is measured, not assumed, and a parameter that fails at
+    --epsilon gets a second look at a step suited to the noise before any
+    failing verdict.
 
-    With --torch FILE.py: a PyTorch model's gradients by parameter name (0.weight, fc1.bias, ...), in float64.
-    Dropout draws the same masks in every evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
+    Verdicts: right, inconclusive (the check cannot tell; the cause and a remedy
+    are printed), look closer, bug. Exit code 0 when every parameter is right, 1
+    when the check fails or is inconclusive (the message says which), 2 for bad
+    usage or a file that does not define the names it must.
+
+    --code FILE.py must define `parameters` (a dict of named arrays: W1, b1, ...
+    or any names) and `cost_and_gradients(parameters)` returning (cost, grads),
+    grads keyed "d" + name (dW1 for W1); or, the course's way, `parameters`,
+    `X`, `Y`, `forward_propagation_n(X, Y, parameters)` returning (cost, cache)
+    and `backward_propagation_n(X, Y, cache)` returning grads
+    (`forward_propagation` / `backward_propagation` work too). Your own cost
+    function is the one perturbed.
+
+    With --torch FILE.py: a PyTorch model's gradients by parameter name
+    (0.weight, fc1.bias, ...), in float64. Dropout draws the same masks in every
+    evaluation; --epsilon defaults to 1e-6; FILE.py: see TORCH FILES below.
 
     Examples:
 
       practicaldl gradcheck --hidden 5,3 --l2 0.7 --keep-prob 0.8
 
       practicaldl gradcheck --plant-bug dW2
+
+      practicaldl gradcheck --code examples/gradcheck_course.py
 
       practicaldl gradcheck --model he --dataset circles --json
 
@@ -610,15 +826,15 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
     with _Guard():
         from . import gradcheck as gc
 
-        if method is not None:
-            raise UsageProblem("--method applies to --torch checks (loop or directional)")
         if max_samples <= 0:
             raise UsageProblem(f"invalid value for --max-samples: it must be a positive integer, got {max_samples}")
-        if jobs is not None and jobs <= 0:
-            raise UsageProblem(f"invalid value for --jobs: it must be a positive integer, got {jobs}")
         if not (np.isfinite(epsilon) and epsilon > 0):
             raise UsageProblem(f"invalid value for --epsilon: it must be a positive finite number, got {epsilon}")
-        if model is not None:
+        if method is not None and method not in gc.METHODS:
+            raise UsageProblem(f"invalid value for --method: it must be one of {list(gc.METHODS)}, got {method!r}")
+        if code is not None:
+            report, source = _code_gradcheck(ctx, gc, code, epsilon, method or "loop")
+        elif model is not None:
             if plant_bug:
                 raise UsageProblem("--plant-bug works on a fresh network, not with --model")
             from .io.models import load_saved
@@ -629,22 +845,48 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
                 raise UsageProblem(f"invalid value for --dataset: the model expects {clf.n_features_in_} features, "
                                    f"{data.name} has {data.X_train.shape[1]}")
             report = gc.check_classifier_gradients(clf, data.X_train, data.y_train, epsilon=epsilon,
-                                                   max_samples=max_samples, n_jobs=jobs)
+                                                   max_samples=max_samples, method=method or "structured")
             source = {"model": str(model), "dataset": data.name}
         else:
             data = _load_data(dataset, table)
             report, source = _fresh_gradcheck(gc, data, parse_hidden(hidden), activation, init, l2, keep_prob, seed,
-                                              max_samples, epsilon, plant_bug, jobs)
-        o.show(report)
-        o.json({"source": source, **report.to_dict()})
-        if not report.passed:
-            o.message(f"[red]Gradient check failed[/red]: {report.verdict}")
-            raise typer.Exit(EXIT_FAILED_CHECK)
+                                              max_samples, epsilon, plant_bug, method or "structured")
+        _gradcheck_result(o, report, source)
+
+
+def _gradcheck_result(o: Output, report, source: dict) -> None:
+    """Show the report; exit 1 when it did not pass, the message saying failed or inconclusive, and why."""
+    o.show(report)
+    o.json({"source": source, **report.to_dict()})
+    if report.passed:
         o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+        return
+    if report.verdict == "inconclusive":  # "inconclusive: b2 (cause; remedy)"
+        o.message(f"[red]Gradient check inconclusive[/red]: {report.message.split(': ', 1)[1]}")
+    else:
+        o.message(f"[red]Gradient check failed[/red]: {report.message}")
+    raise typer.Exit(EXIT_FAILED_CHECK)
+
+
+def _code_gradcheck(ctx, gc, code: Path, epsilon, method):
+    given = [p.opts[0] for p in ctx.command.params
+             if p.name not in ("code", "method", "epsilon", "json_out", "quiet") and _given(ctx, p.name)]
+    if given:
+        raise UsageProblem(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply with --code "
+                           "(the file defines the parameters and the cost)")
+    if method == "structured":
+        raise UsageProblem("invalid value for --method: structured checks practicaldl's own network; with --code "
+                           "use loop or directional")
+    from .gradcheck.usercode import load_module, user_problem
+
+    problem = user_problem(load_module(code), code.name)
+    check = gc.directional_check if method == "directional" else gc.gradient_check
+    report = check(problem.cost_fn, problem.parameters, problem.grads, epsilon)
+    return report, {"code": str(code), "style": problem.style, "method": method}
 
 
 def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max_samples, epsilon, plant_bug,
-                     jobs=None):
+                     method="structured"):
     from sklearn.preprocessing import LabelBinarizer
 
     from .core.network import backward_propagation, initialize_parameters
@@ -653,7 +895,11 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     classes = np.unique(data.y_train)
     Y = LabelBinarizer().fit(classes).transform(data.y_train[:max_samples]).T.astype(np.float64)  # (n_L, m)
     output = "sigmoid" if len(classes) == 2 else "softmax"
-    params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=np.random.RandomState(seed))
+    rng = np.random.RandomState(seed)
+    params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=rng)
+    for k in params:  # zero biases would put units exactly at a ReLU kink (an example whose inputs dropout removed)
+        if k[0] == "b":
+            params[k] = 0.1 * rng.standard_normal(params[k].shape)
     backward = None
     if plant_bug:
         keys = [f"d{k}" for k in params]
@@ -667,9 +913,9 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
 
     rng = np.random.RandomState(seed) if keep_prob < 1 else None
     report = gc.check_backprop(params, X, Y, l2=l2, keep_prob=keep_prob, rng=rng, epsilon=epsilon,
-                               activation=activation, output=output, backward=backward, n_jobs=jobs)
+                               activation=activation, output=output, backward=backward, method=method)
     source = {"dataset": data.name, "layer_dims": [X.shape[0], *sizes, Y.shape[0]], "init": init, "l2": l2,
-              "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug}
+              "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug, "method": method}
     return report, source
 
 
@@ -804,13 +1050,7 @@ def _torch_gradcheck(ctx: typer.Context, o: Output, path: Path, method: Optional
             except BackwardError as exc:
                 _fail(str(exc), EXIT_FAILED_CHECK)
         source = {"torch": str(path), "model": type(f["model"]).__name__, "n_parameters": n, "method": method}
-        o.show(report)
-        o.json({"source": source, **report.to_dict()})
-        if not report.passed:
-            o.message(f"[red]Gradient check failed[/red]: {report.verdict}"
-                      + (f" ({', '.join(report.failing)})" if report.failing else ""))
-            raise typer.Exit(EXIT_FAILED_CHECK)
-        o.message(f"[green]Gradient check passed[/green]: difference {report.difference:.3g}")
+        _gradcheck_result(o, report, source)
 
 
 def _torch_diagnose(ctx: typer.Context, o: Output, path: Path, plot: Optional[Path]) -> None:
@@ -831,17 +1071,23 @@ def _torch_diagnose(ctx: typer.Context, o: Output, path: Path, plot: Optional[Pa
 # -- report ----------------------------------------------------------------------------------------
 @app.command(cls=_Command)
 def report(source: Path = typer.Argument(..., metavar="SOURCE",
-                                         help="A report folder (with results.json) or a results.json file."),
+                                         help="A report folder (with results.json), a results.json file, or a study "
+                                              "folder (finished or not)."),
            out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR",
                                               help="Where to write (default: next to results.json)."),
            json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Re-render a report (figures, index.html, summary.md) from results.json, without retraining.
+
+    In a study folder (compare / search --out), the report is made from the runs recorded there,
+    at any time: on a study that is still running or was interrupted it says it is partial.
 
     Examples:
 
       practicaldl report practicaldl-report
 
       practicaldl report practicaldl-report/results.json --out /tmp/copy
+
+      practicaldl report practicaldl-compare
     """
     o = Output(json_out, quiet)
     with _Guard():
@@ -853,7 +1099,11 @@ def report(source: Path = typer.Argument(..., metavar="SOURCE",
         target = out if out is not None else (source if source.is_dir() else source.parent)
         _check_out_dir(target)
         written = write_report(doc, target)
-        _finish(o, doc, target, written, tables(doc))
+        partial = next((s["partial"] for s in doc["sections"] if s.get("partial")), None)
+        if partial:
+            o.message(f"[yellow]Partial report[/yellow]: {partial['recorded']} of {partial['total']} runs are "
+                      "recorded so far.")
+        _finish(o, doc, target, written, tables(doc), partial=partial)
 
 
 # -- predict ---------------------------------------------------------------------------------------

@@ -117,10 +117,28 @@ def test_gradcheck_tables_and_the_planted_bug_flag(doc):
     overview, detail = tables(doc)[1:]
     assert [row[0] for row in overview["rows"]] == ["correct", "bug in dW2"]
     assert overview["rows"][1][-1] == "W2" and overview["rows"][1][-2] == "yes"
-    assert ["bug in dW2", "W2", "0.3", "bug", "no"] in detail["rows"]
+    assert ["bug in dW2", "W2", "0.3", "bug", "no", "-"] in detail["rows"]
     assert gradcheck_ok(doc)
     # a checker that lets the planted bug pass is flagged
     assert not gradcheck_ok(make_results([_gradcheck_section(bug_passes=True)]))
+
+
+def test_an_inconclusive_check_renders_with_its_cause_and_is_no_catch(tmp_path):
+    section = _gradcheck_section()
+    bug = section["checks"][1]["report"]
+    bug.update(verdict="inconclusive", failing=["W2"])
+    bug["per_parameter"]["W2"].update(verdict="inconclusive", difference=None, second_look=True, step=1e-4,
+                                      cause="every entry of W2 is at a kink")
+    doc = make_results([section])
+    overview, detail = tables(doc)
+    assert overview["rows"][1][3:5] == ["inconclusive", "NO"]  # a planted bug must be caught, not inconclusive
+    assert ["bug in dW2", "W2", "-", "inconclusive", "no",
+            "every entry of W2 is at a kink; second look at step 1.0e-04"] in detail["rows"]
+    assert not gradcheck_ok(doc)
+    written = write_report(doc, tmp_path / "rep")
+    assert "every entry of W2 is at a kink" in (tmp_path / "rep" / "index.html").read_text()
+    assert (tmp_path / "rep" / "figures" / "gradcheck-differences.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "summary.md" in written
 
 
 def test_bad_results_are_refused(tmp_path):
@@ -133,7 +151,7 @@ def test_bad_results_are_refused(tmp_path):
     with pytest.raises(ReportError, match="format"):
         load_results(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps(make_results([{"kind": "poem"}])))
-    with pytest.raises(ReportError, match="kind 'study' or 'gradcheck'"):
+    with pytest.raises(ReportError, match="kind 'study', 'search' or 'gradcheck'"):
         render_report(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # nothing written
 

@@ -18,8 +18,8 @@ Every function keeps the dtype of its input (float32 stays float32).
 
 ``register_activation(name, forward, derivative)`` adds one; from then on ``activation=name``
 works wherever an activation is chosen (the core functions, ``engine.loop.train``, the estimator,
-diagnostics, model files, study configurations, the CLI's validation, and gradient checking with
-``method="loop"``), within this Python process. An activation may also give *in-place forms*,
+gradient checking, diagnostics, model files, study configurations, the CLI's validation), within
+this Python process. An activation may also give *in-place forms*,
 ``forward_into(Z, out)`` and ``derivative_into(Z, A, out)``, which write the same numbers into a
 preallocated ``out`` (of Z's shape, and of the dtype ``forward`` / ``derivative`` return: Z's, or
 boolean for a derivative such as ReLU's); the training engine's fast step uses them to allocate

@@ -1,8 +1,10 @@
-"""Gradient checking: which parameter is wrong, with L2 and dropout.
+"""Gradient checking: which parameter is wrong, judged against the cost's measured noise.
 
-``report`` holds the verdicts, ``numerical`` the flattening, the plain loop and the directional
-check for any cost function, ``network`` the check of practicaldl's own network, ``fast`` its
-structured numerical gradient.
+``report`` holds the report and the four verdicts (right, inconclusive, look closer, bug),
+``judge`` how they are reached (noise measured, kinks told from noise, a second look),
+``numerical`` the flattening, the plain loop and the directional check for any cost function,
+``network`` the check of practicaldl's own network, ``fast`` its structured numerical gradient,
+``usercode`` a user's own backprop from a Python file (``practicaldl gradcheck --code``).
 """
 
 from .network import METHODS, check_backprop, check_classifier_gradients

@@ -1,22 +1,21 @@
-"""The gradient-check report: per-parameter differences, worst entries, kinks and a verdict.
+"""The gradient-check report: per-parameter differences, worst entries, kinks, a verdict and its cause.
 
-Verdict bands (the course's): ``difference < threshold`` (default ``2e-7``, the course's later
-edition) is **right**; ``difference >= 1e-3`` is a **bug**; in between, **look closer** (the
-course: "around 1e-5, look closer"). The same bands apply to each parameter (W1, b1, ...) on its
-own entries, so a wrong ``db3`` is named even when its share of the overall norm is small. A
-correct backprop of a randomly initialised network passes at ``epsilon = 1e-7`` in float64 with
-a wide margin (typically ``1e-9`` to ``1e-8``). One allowance: a parameter whose error is within
-the rounding noise of the centred difference itself, ``||grad - gradapprox|| <= sqrt(n) * 16 *
-spacing(max(1, |J|)) / epsilon``, is not failed even if its gradient is so small that the
-relative number is large (a dead unit's zero gradient against a ``1e-10`` approximation).
+Four verdicts (``VERDICTS``, from best to worst):
 
-Kinks. A centred difference across a point where J is not differentiable (a ReLU pre-activation
-within epsilon of 0; with dropout, a unit whose inputs were all dropped sits exactly at 0 and its
-bias moves it across) approximates neither one-sided derivative. Such entries are flagged in
-``kinks`` and left out of the verdict and of ``difference``; ``raw_difference`` keeps the course's
-number over all entries. For a black-box ``cost_fn`` a kink is detected from the disagreement of
-the one-sided differences ``(J+ - J)/eps`` and ``(J - J-)/eps``: more than
-``max(1e-5 (|fwd| + |bwd|), 10 eps)`` (a smooth J disagrees by ``eps |J''|``); for practicaldl's
+* **right**: the analytic gradient agrees with the numerical one, either at the course's level
+  (``difference < threshold``, default ``2e-7``) or within the measured noise of the cost while
+  that noise is small (at most ``MAX_RESOLUTION`` of the gradient; see ``judge``);
+* **inconclusive** (``passed`` False): the check cannot tell, and says why and what to do: the
+  cost is too noisy at every usable step, every entry of a parameter sits at a kink, or the cost
+  is not finite at or near the parameters;
+* **look closer**: a disagreement beyond the noise, with ``threshold <= difference < 1e-3``
+  (the course: "around 1e-5, look closer");
+* **bug**: a disagreement beyond the noise with ``difference >= 1e-3``.
+
+``difference`` is the course's ``||grad - gradapprox|| / (||grad|| + ||gradapprox||)``; each
+parameter (W1, b1, ...) has its own, so a wrong ``db3`` is named even when its share of the whole
+norm is small. ``passed`` is True only when every parameter is right; entries that were not
+compared (kinks) are never called right on their own.
 """
 
 from __future__ import annotations
@@ -33,16 +32,12 @@ from ..core.validation import check_positive
 DEFAULT_THRESHOLD = 2e-7
 #: At or above this the gradient is almost certainly wrong.
 BUG_THRESHOLD = 1e-3
-#: Rounding allowance per entry, in units of spacing(max(1, |J|)) / epsilon.
-NOISE_ULPS = 16
-#: One-sided differences disagreeing by more than this (relative) mark a kink ...
-KINK_RTOL = 1e-5
-#: ... and by more than this many epsilons (absolute).
-KINK_ATOL_EPS = 10.0
+#: From best to worst: the overall verdict is the worst of the parameters'.
+VERDICTS = ("right", "inconclusive", "look closer", "bug")
 
-VERDICTS = ("right", "look closer", "bug")
+_STYLES = {"right": "green", "inconclusive": "magenta", "look closer": "yellow", "bug": "bold red"}
 
-# -- the report ---------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class EntryCheck:
     """One entry of a parameter: its index, the analytic and the numerical derivative."""
@@ -56,13 +51,19 @@ class EntryCheck:
         return abs(self.analytic - self.numerical)
 
     def to_dict(self) -> dict:
-        return {"index": list(self.index), "analytic": self.analytic, "numerical": self.numerical,
-                "error": self.error}
+        return {"index": list(self.index), "analytic": _num(self.analytic), "numerical": _num(self.numerical),
+                "error": _num(self.error)}
 
 
 @dataclass
 class ParameterCheck:
-    """The check of one parameter (W1, b1, ...): its own difference, verdict and worst entries."""
+    """The check of one parameter (W1, b1, ...): its difference, verdict, worst entries and kinks.
+
+    ``step`` is the step of the numbers judged (``epsilon``, or the second look's, then
+    ``second_look`` is True); ``resolution`` the smallest relative difference the noise and the
+    step's truncation let the check see; ``cause`` and ``remedy`` say why a verdict is not
+    "right" (None when it is).
+    """
 
     name: str
     shape: tuple
@@ -73,23 +74,32 @@ class ParameterCheck:
     worst: list
     kinks: list
     n_entries: int
+    step: float = float("nan")
+    second_look: bool = False
+    resolution: float = 0.0
+    cause: str | None = None
+    remedy: str | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "difference": self.difference,
-                "raw_difference": self.raw_difference, "verdict": self.verdict, "passed": self.passed,
+        return {"name": self.name, "shape": list(self.shape), "difference": _num(self.difference),
+                "raw_difference": _num(self.raw_difference), "verdict": self.verdict, "passed": self.passed,
                 "worst": [e.to_dict() for e in self.worst], "kinks": [e.to_dict() for e in self.kinks],
-                "n_entries": self.n_entries}
+                "n_entries": self.n_entries, "step": _num(self.step), "second_look": self.second_look,
+                "resolution": _num(self.resolution), "cause": self.cause, "remedy": self.remedy}
 
 
 @dataclass
 class GradCheckReport:
     """What a gradient check found: overall difference and verdict, one ``ParameterCheck`` per parameter.
 
-    ``difference`` is the course's formula over every entry that is not a kink (with no kink it
-    is exactly the course's number); ``raw_difference`` includes the kinks. ``passed`` is True
-    when the overall verdict and every parameter's verdict is "right"; ``verdict`` is the worst
-    of them. ``n_evaluations`` counts cost evaluations (a structured evaluation is a partial
-    forward pass). ``method`` is "loop", "structured" or "directional".
+    ``difference`` is the course's formula over every compared entry, with the numbers each
+    parameter was judged on; ``raw_difference`` is the course's number at ``epsilon`` over all
+    entries, kinks included. ``verdict`` is the worst of the parameters' (``VERDICTS``);
+    ``passed`` is True when every parameter is right. ``noise`` is the measured rounding noise of
+    the cost (standard deviation of J, absolute); ``n_evaluations`` counts cost evaluations (a
+    structured evaluation is a partial forward pass); ``method`` is "loop", "structured" or
+    "directional". ``gradapprox`` (loop and structured) is ``name -> array``: the course's centred
+    differences at ``epsilon``, every entry (not in ``to_dict``).
     """
 
     difference: float
@@ -103,81 +113,124 @@ class GradCheckReport:
     method: str = "loop"
     cost: float = float("nan")
     notes: list = field(default_factory=list)
+    noise: float = float("nan")
+    gradapprox: dict | None = None
 
     @property
     def failing(self) -> list:
-        """Names of the parameters whose verdict is not "right"."""
+        """Names of the parameters whose verdict is not "right" (inconclusive ones included)."""
         return [name for name, p in self.per_parameter.items() if not p.passed]
 
     @property
+    def inconclusive(self) -> list:
+        """Names of the parameters the check could not judge."""
+        return [name for name, p in self.per_parameter.items() if p.verdict == "inconclusive"]
+
+    @property
     def kinks(self) -> dict:
-        """``name -> [EntryCheck]`` for the parameters with flagged kinks."""
+        """``name -> [EntryCheck]`` for the parameters with entries at kinks."""
         return {name: p.kinks for name, p in self.per_parameter.items() if p.kinks}
-
-    def to_dict(self) -> dict:
-        return {"difference": self.difference, "raw_difference": self.raw_difference, "verdict": self.verdict,
-                "passed": self.passed, "threshold": self.threshold, "bug_threshold": BUG_THRESHOLD,
-                "epsilon": self.epsilon, "n_evaluations": self.n_evaluations, "method": self.method,
-                "cost": self.cost, "failing": self.failing, "unchecked": self.unchecked, "notes": list(self.notes),
-                "per_parameter": {k: p.to_dict() for k, p in self.per_parameter.items()}}
-
-    def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
 
     @property
     def unchecked(self) -> list:
         """Parameters every entry of which sits at a kink: nothing of theirs could be compared."""
         return [name for name, p in self.per_parameter.items() if p.kinks and len(p.kinks) == p.n_entries]
 
+    @property
+    def second_looks(self) -> dict:
+        """``name -> step`` for the parameters judged on a second look."""
+        return {name: p.step for name, p in self.per_parameter.items() if p.second_look}
+
+    @property
+    def message(self) -> str:
+        """One line: the verdict, and for a check that did not pass, which parameters and why."""
+        if self.passed:
+            return f"right: difference {self.difference:.3g}"
+        bad = [p for p in self.per_parameter.values() if not p.passed]
+        worst = max(bad, key=lambda p: VERDICTS.index(p.verdict))
+        names = ", ".join(p.name for p in bad if p.verdict == worst.verdict)
+        line = f"{worst.verdict}: {names}"
+        if worst.cause:
+            line += f" ({worst.cause}"
+            line += f"; {worst.remedy})" if worst.remedy else ")"
+        return line
+
+    def to_dict(self) -> dict:
+        """The report as strict JSON types (a number that is not finite, such as the difference of a
+        parameter that was not compared, becomes None)."""
+        return {"difference": _num(self.difference), "raw_difference": _num(self.raw_difference),
+                "verdict": self.verdict, "passed": self.passed, "message": self.message, "threshold": self.threshold,
+                "bug_threshold": BUG_THRESHOLD, "epsilon": self.epsilon, "noise": _num(self.noise),
+                "n_evaluations": self.n_evaluations, "method": self.method, "cost": _num(self.cost),
+                "failing": self.failing, "inconclusive": self.inconclusive, "unchecked": self.unchecked,
+                "second_looks": self.second_looks, "notes": list(self.notes),
+                "per_parameter": {k: p.to_dict() for k, p in self.per_parameter.items()}}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+    _HEADER = ("parameter", "shape", "difference", "verdict", "step", "worst entry (analytic vs numerical)", "kinks")
+
     def _rows(self):
         unchecked = self.unchecked
         for name, p in self.per_parameter.items():
+            worst = "-"
             if p.worst:
                 w = p.worst[0]
                 worst = f"{name}{list(w.index)}: {w.analytic:.6g} vs {w.numerical:.6g}"
-            else:
-                worst = "-"
             difference = "all kinks" if name in unchecked else f"{p.difference:.3e}"
-            yield name, "x".join(map(str, p.shape)), difference, p.verdict, worst, str(len(p.kinks))
+            step = f"{p.step:.1e}" + (" (2nd look)" if p.second_look else "")
+            yield name, "x".join(map(str, p.shape)), difference, p.verdict, step, worst, str(len(p.kinks))
 
-    def _summary(self) -> str:
+    def _summary(self) -> list:
         n_kinks = sum(len(p.kinks) for p in self.per_parameter.values())
         line = (f"difference = {self.difference:.6e}  verdict: {self.verdict}  (threshold {self.threshold:g}, "
-                f"epsilon {self.epsilon:g}, {self.n_evaluations} evaluations, {self.method})")
+                f"epsilon {self.epsilon:g}, noise of J {self.noise:.1e}, {self.n_evaluations} evaluations, "
+                f"{self.method})")
         if n_kinks:
-            line += f"; {n_kinks} kink(s) left out, difference with them {self.raw_difference:.3e}"
+            line += f"; {n_kinks} kink(s) not compared, difference with them at epsilon {self.raw_difference:.3e}"
         if self.unchecked:
             line += f"; every entry at a kink (not compared): {', '.join(self.unchecked)}"
+        if self.second_looks:
+            line += "; second look: " + ", ".join(f"{k} at step {v:.1e}" for k, v in self.second_looks.items())
         if self.failing:
             line += f"; failing: {', '.join(self.failing)}"
-        return line
+        lines = [line]
+        for p in self.per_parameter.values():
+            if p.cause:
+                lines.append(f"{p.name} {p.verdict}: {p.cause}" + (f"; {p.remedy}" if p.remedy else ""))
+        return lines + list(self.notes)
 
     def to_table(self):
-        """A rich ``Table``: one row per parameter, the overall line as its caption."""
+        """A rich ``Table``: one row per parameter, the overall line and the causes as its caption."""
         from rich.table import Table
 
-        table = Table(title="Gradient check", caption=self._summary())
-        for col in ("parameter", "shape", "difference", "verdict", "worst entry (analytic vs numerical)", "kinks"):
+        table = Table(title="Gradient check", caption="\n".join(self._summary()))
+        for col in self._HEADER:
             table.add_column(col)
-        styles = {"right": "green", "look closer": "yellow", "bug": "bold red"}
         for row in self._rows():
-            table.add_row(*row, style=styles.get(row[3]))
+            table.add_row(*row, style=_STYLES.get(row[3]))
         return table
 
     def __rich__(self):
         return self.to_table()
 
     def __str__(self) -> str:
-        header = ("parameter", "shape", "difference", "verdict", "worst entry (analytic vs numerical)", "kinks")
-        rows = [header, *self._rows()]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        rows = [self._HEADER, *self._rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self._HEADER))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-        return "\n".join([*lines, self._summary()])
+        return "\n".join([*lines, *self._summary()])
 
 
-# -- verdicts -----------------------------------------------------------------------------------
+# -- helpers ------------------------------------------------------------------------------------
+def _num(x):
+    """A float for JSON: None when not finite."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def _norm(x: np.ndarray) -> float:
-    """``np.linalg.norm`` of a 1-D float64 vector (``sqrt(x . x)``, the same number), without its overhead."""
+    """``np.linalg.norm`` of a 1-D float64 vector (``sqrt(x . x)``), without its overhead."""
     return math.sqrt(float(x.dot(x)))
 
 
@@ -186,30 +239,14 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _band(difference: float, threshold: float) -> str:
+    """The course's bands: right below ``threshold``, bug from ``BUG_THRESHOLD``, look closer between."""
     if difference < threshold:
         return "right"
     return "bug" if not difference < BUG_THRESHOLD else "look closer"
 
 
-def _judge(analytic, numerical, kink, threshold, noise_per_entry):
-    """(difference without kinks, raw difference, verdict, passed) for one set of entries."""
-    err = _norm(analytic - numerical)
-    raw = _ratio(err, _norm(analytic) + _norm(numerical))
-    diff, n_kept = raw, analytic.size
-    if kink.any():
-        keep = ~kink
-        n_kept = int(keep.sum())
-        a, g = analytic[keep], numerical[keep]
-        err = _norm(a - g)
-        diff = _ratio(err, _norm(a) + _norm(g)) if n_kept else 0.0
-    passed = diff < threshold or err <= math.sqrt(max(n_kept, 1)) * noise_per_entry
-    verdict = "right" if passed else _band(diff, threshold)
-    return diff, raw, verdict, passed
-
-
-def _noise_per_entry(cost: float, epsilon: float) -> float:
-    scale = max(1.0, abs(cost)) if math.isfinite(cost) else 1.0
-    return NOISE_ULPS * float(np.spacing(scale)) / epsilon
+def _worst_verdict(verdicts) -> str:
+    return max(verdicts, key=VERDICTS.index, default="right")
 
 
 def _largest(values: np.ndarray, n: int) -> np.ndarray:
@@ -223,36 +260,8 @@ def _largest(values: np.ndarray, n: int) -> np.ndarray:
     return picks[np.argsort(-values[picks], kind="stable")]
 
 
-def _assemble(shapes, analytic, numerical, kinks, *, epsilon, threshold, n_evaluations, method, cost, n_worst=3,
-              notes=()):
-    """Build a report from flat float64 vectors (n,) in the order of ``shapes``."""
-    noise = _noise_per_entry(cost, epsilon)
-    per = {}
-    start = 0
-    for name, shape in shapes.items():
-        size = int(np.prod(shape, dtype=np.int64))
-        a, g, k = analytic[start:start + size], numerical[start:start + size], kinks[start:start + size]
-        diff, raw, verdict, passed = _judge(a, g, k, threshold, noise)
-        err = np.abs(a - g)
-        err_ranked = np.where(k, -1.0, np.nan_to_num(err, nan=np.inf))
-        order = _largest(err_ranked, n_worst)
-        idx = lambda i: tuple(int(v) for v in np.unravel_index(i, shape)) if shape else ()  # noqa: E731
-        worst = [EntryCheck(idx(i), float(a[i]), float(g[i])) for i in order if not k[i]]
-        flagged = [EntryCheck(idx(i), float(a[i]), float(g[i])) for i in np.flatnonzero(k)]
-        per[name] = ParameterCheck(name, tuple(shape), diff, raw, verdict, passed, worst, flagged, size)
-        start += size
-    diff, raw, verdict, passed = _judge(analytic, numerical, kinks, threshold, noise)
-    worst_verdict = max([verdict, *(p.verdict for p in per.values())], key=VERDICTS.index)
-    all_passed = passed and all(p.passed for p in per.values())
-    return GradCheckReport(difference=diff, raw_difference=raw, verdict=worst_verdict, passed=all_passed,
-                           threshold=threshold, epsilon=epsilon, per_parameter=per, n_evaluations=n_evaluations,
-                           method=method, cost=float(cost), notes=list(notes))
-
-
 def _check_threshold(threshold):
     check_positive("threshold", threshold)
     if not threshold < BUG_THRESHOLD:
         raise ValueError(f"threshold must be below the bug band {BUG_THRESHOLD:g}, got {threshold!r}")
     return float(threshold)
-
-

@@ -9,6 +9,7 @@ created with mode 0o666 and the process's umask applies, as for any file that ``
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from pathlib import Path
@@ -62,3 +63,14 @@ def read_json_file(path: Path, what: str, error: type[Exception]):
         raise error(f"{what} {path.name} is not valid JSON: {exc}") from exc
     except RecursionError as exc:
         raise error(f"{what} {path.name} is nested too deeply to be read") from exc
+
+
+def finite_json(value):
+    """A copy of a JSON-like value with NaN and infinities replaced by None (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value

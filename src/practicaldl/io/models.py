@@ -39,7 +39,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .files import atomic_write_bytes, atomic_write_text, read_json_file
+from .files import atomic_write_bytes, read_json_file
 
 FORMAT = "practicaldl-model"
 FORMAT_VERSION = 2
@@ -134,14 +134,14 @@ class SavedModel(NamedTuple):
 
 
 # -- save / load ----------------------------------------------------------------------------
-def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
-    """Save a fitted ``NeuralNetClassifier`` to ``path.npz`` + ``path.json``; return both paths.
+def encode_model(clf, name: str, *, data=None) -> tuple[bytes, bytes]:
+    """The two files of a fitted ``NeuralNetClassifier`` as bytes: ``(name.npz, name.json)``.
 
     ``data``: the ``io.datasets.Dataset`` it was trained on; for a table, its fitted
     preprocessing (which turns table rows into the estimator's features) and how the table was
-    read are saved with the model, so that ``predict`` takes raw rows. The ``.npz`` is written
-    first, the ``.json`` (with both checksums) last, so a crash between the two leaves a pair that
-    ``load_model`` refuses rather than a wrong model.
+    read are saved with the model, so that ``predict`` takes raw rows. ``name`` is the stem the
+    ``.json`` refers to. ``save_model`` writes the two; a study encodes a model where it was
+    fitted (a Dask worker, say) and writes it in its own process.
     """
     if not hasattr(clf, "parameters_"):
         raise ValueError("the model must be fitted before it is saved (it has no parameters_)")
@@ -164,7 +164,6 @@ def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
     if callable(clf.init) and not isinstance(clf.init, str):
         config["init"] = getattr(clf.init, "__name__", "callable")
     names = getattr(clf, "feature_names_in_", None)
-    npz_path, json_path = model_paths(path)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -181,14 +180,28 @@ def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
         "preprocessing": pre_spec,
         "table": table,
         "versions": _versions(),
-        "arrays_file": npz_path.name,
+        "arrays_file": f"{name}.npz",
         "arrays_sha256": _sha256(npz_bytes),
     }
     meta = json.loads(json.dumps(meta, allow_nan=False))  # exactly what a reader will parse
     meta["sha256"] = metadata_sha256(meta)
-    atomic_write_bytes(npz_path, npz_bytes)
-    atomic_write_text(json_path, json.dumps(meta, indent=2) + "\n")
+    return npz_bytes, (json.dumps(meta, indent=2) + "\n").encode("utf-8")
+
+
+def write_model_files(path, npz: bytes, meta: bytes) -> tuple[Path, Path]:
+    """Write ``encode_model``'s bytes as ``path.npz``, then ``path.json`` (each atomically), so a
+    crash between the two leaves a pair that ``load_model`` refuses rather than a wrong model."""
+    npz_path, json_path = model_paths(path)
+    atomic_write_bytes(npz_path, npz)
+    atomic_write_bytes(json_path, meta)
     return npz_path, json_path
+
+
+def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
+    """Save a fitted ``NeuralNetClassifier`` to ``path.npz`` + ``path.json``; return both paths
+    (``encode_model``, then ``write_model_files``; ``data`` as for ``encode_model``)."""
+    npz_path, _ = model_paths(path)
+    return write_model_files(path, *encode_model(clf, npz_path.stem, data=data))
 
 
 def table_metadata(info: dict) -> dict:

@@ -6,9 +6,17 @@ Reports read *data*, never a model. A results document is::
      "sections": [section, ...]}
 
 where a section is a study (``studies.run_study``: ``{"kind": "study", "config", "records",
-"aggregate", "data", "dataset"}``) or a gradient-check section (``studies.classic.gradcheck_study``:
-``{"kind": "gradcheck", "title", "description", "checks": [{"label", "expected", "report"}]}``).
-Tables are ``{"title", "columns", "rows"}`` dicts, rendered by ``pages`` and the CLI.
+"aggregate", "data", "dataset"}``), a random search (``studies.search.run_search``: the same keys
+with kind "search", plus ``"parameters"``), or a gradient-check section
+(``studies.classic.gradcheck_study``: ``{"kind": "gradcheck", "title", "description", "checks":
+[{"label", "expected", "report"}]}``). A study or search read from a half-finished study folder
+has ``"partial": {"recorded", "total"}``. Tables are ``{"title", "columns", "rows"}`` dicts,
+rendered by ``pages`` and the CLI; failed runs (diverged, raised, or lost with their workers) get
+a table of their own.
+
+``load_results(path)`` reads ``results.json``, or, in a study folder (``studies.store``: a
+``study.json`` there), builds the document from the records written so far
+(``results_from_folder``), so a report can be rendered while a study runs or after it stopped.
 """
 
 from __future__ import annotations
@@ -36,6 +44,39 @@ def make_results(sections: list, *, title: str = "practicaldl report", notes: Op
             "notes": list(notes or []), "sections": list(sections)}
 
 
+def study_results(section: dict) -> dict:
+    """The results document of one study or search section (``practicaldl compare`` / ``search``):
+    its title and notes, and a PARTIAL note when the section's runs are not all recorded."""
+    config = section["config"]
+    if section["kind"] == "search":
+        title = f"practicaldl search: {config.get('title') or config['name']}"
+        notes = [f"{config['trials']} trials drawn at random (seed {config['seed']}), {len(config['seeds'])} training "
+                 f"seed(s) each; every trial is scored on a validation split ({config['validation_fraction']:.0%} of "
+                 "the training set, drawn with the same seed): the test set plays no part in the choice."]
+    else:
+        title = f"practicaldl compare: {config.get('title') or config['name']}"
+        notes = [f"{len(config['seeds'])} seeds per configuration: mean ± standard deviation over seeds."]
+    failed = sum(r.get("error") is not None for r in section["records"])
+    if failed:
+        notes.append(f"{failed} of {len(section['records'])} runs failed: see the table of failed runs.")
+    if section.get("partial"):
+        part = section["partial"]
+        notes.insert(0, f"PARTIAL: {part['recorded']} of {part['total']} runs recorded so far; run the study's "
+                        "command again (or with --resume DIR) to finish it.")
+    return make_results([section], title=title, notes=notes)
+
+
+def results_from_folder(path) -> dict:
+    """The results document of a study folder, from the records written there so far."""
+    from ..studies.runner import section_from_folder
+    from ..studies.store import StudyMismatch
+
+    try:
+        return study_results(section_from_folder(path))
+    except StudyMismatch as exc:
+        raise ReportError(str(exc)) from exc
+
+
 def check_results(doc) -> dict:
     """Check the document's shape; the message says what is wrong."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -46,33 +87,53 @@ def check_results(doc) -> dict:
         raise ReportError("results must have a list of sections")
     for i, section in enumerate(doc["sections"]):
         kind = section.get("kind") if isinstance(section, dict) else None
-        if kind == "study":
+        if kind in ("study", "search"):
             if not isinstance(section.get("records"), list) or not isinstance(section.get("config"), dict):
-                raise ReportError(f"section {i} (a study) must have config and records")
+                raise ReportError(f"section {i} (a {kind}) must have config and records")
         elif kind == "gradcheck":
             if not isinstance(section.get("checks"), list):
                 raise ReportError(f"section {i} (gradcheck) must have a list of checks")
         else:
-            raise ReportError(f"section {i} must have kind 'study' or 'gradcheck', got {kind!r}")
+            raise ReportError(f"section {i} must have kind 'study', 'search' or 'gradcheck', got {kind!r}")
     return doc
 
 
 def load_results(path) -> dict:
-    """Read and check ``results.json`` (a file, or a report folder holding one)."""
+    """Read and check ``results.json`` (a file, or a report folder holding one); in a study
+    folder, the document of the records there (``results_from_folder``)."""
+    from ..studies.store import StudyFolder
+
     path = Path(path)
+    if path.is_dir() and StudyFolder.holds_study(path):
+        return check_results(results_from_folder(path))
     if path.is_dir():
         path = path / "results.json"
     return check_results(read_json_file(path, "results", ReportError))
 
 
 def _section_name(section: dict) -> str:
-    return section["config"]["name"] if section["kind"] == "study" else section.get("name", "gradcheck")
+    return section["config"]["name"] if section["kind"] in ("study", "search") else section.get("name", "gradcheck")
 
 
 def _section_title(section: dict) -> str:
     if section["kind"] == "study":
         return section["config"].get("title") or f"Study {section['config']['name']}"
+    if section["kind"] == "search":
+        return section["config"].get("title") or f"Random search {section['config']['name']}"
     return section.get("title") or "Gradient checking"
+
+
+def section_description(section: dict) -> str:
+    """The section's description; for a search without one, what was searched and how."""
+    if section["kind"] == "gradcheck":
+        return section.get("description", "")
+    config = section["config"]
+    if config.get("description") or section["kind"] == "study":
+        return config.get("description", "")
+    names = ", ".join(p["name"] for p in section["parameters"]) or "nothing (every setting fixed)"
+    return (f"Random search on {config['dataset']} over {names}: {config['trials']} trials x "
+            f"{len(config['seeds'])} seed(s), {config['max_iter']} iterations each; validation accuracy is the "
+            f"accuracy on {config['validation_fraction']:.0%} of the training set held out.")
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -98,6 +159,8 @@ def _preprocessing_text(pre) -> str:
 
 def _network_text(section: dict) -> str:
     config, dataset = section["config"], section.get("dataset") or {}
+    if "hidden_layer_sizes" in config.get("space", {}):
+        return f"hidden layer widths searched (see the trials), {config.get('activation', 'relu')} hidden layers"
     n_x = dataset.get("n_features")
     classes = dataset.get("classes") or {}
     n_out = (1 if len(classes) == 2 else len(classes)) if classes else None
@@ -199,29 +262,113 @@ def study_table(section: dict) -> dict:
     return {"title": _section_title(section), "columns": columns, "rows": rows}
 
 
+def failed_runs_table(section: dict) -> Optional[dict]:
+    """One row per failed run (status, the error's first line), or None when none failed."""
+    failed = [r for r in section["records"] if r.get("error") is not None]
+    if not failed:
+        return None
+    return {"title": f"{_section_title(section)}: failed runs ({len(failed)} of {len(section['records'])})",
+            "columns": ["run", "configuration", "seed", "status", "error"],
+            "rows": [[r["run_id"], r["configuration"], r["seed"], r.get("status") or "error",
+                      str(r["error"]).splitlines()[0] if r["error"] else ""] for r in failed]}
+
+
+def _value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_value(v) for v in value)
+    return str(value)
+
+
+def trial_value(record: dict, parameter: dict):
+    """The value of a search ``parameter`` in a trial's record (a layer's width for ``name[j]``)."""
+    value = record["config"][parameter["setting"]]
+    return value if parameter["layer"] is None else value[parameter["layer"]]
+
+
+def best_trials(section: dict) -> list[tuple[dict, dict]]:
+    """``(aggregate row, first record)`` per trial that trained, best validation accuracy first
+    (ties: lower final cost, then trial order)."""
+    firsts = {}
+    for r in section["records"]:
+        firsts.setdefault(r["configuration"], r)
+    rows = [row for row in (section.get("aggregate") or aggregate(section["records"]))
+            if row["test_accuracy_mean"] is not None]
+    order = sorted(range(len(rows)), key=lambda i: (-rows[i]["test_accuracy_mean"], rows[i]["final_cost_mean"], i))
+    return [(rows[i], firsts[rows[i]["configuration"]]) for i in order]
+
+
+def search_table(section: dict) -> dict:
+    """The best trials (``config["top"]`` rows): their sampled values and scores (mean ± std over seeds)."""
+    params = section["parameters"]
+    top = section["config"].get("top", 10)
+    columns = (["rank", "trial"] + [p["name"] for p in params] +
+               ["validation accuracy", "train accuracy", "gap (train - validation)", "final cost", "seeds"])
+    rows = []
+    for rank, (row, record) in enumerate(best_trials(section)[:top], 1):
+        failed = f" ({row['n_failed']} failed)" if row["n_failed"] else ""
+        rows.append([rank, row["configuration"]] + [_value(trial_value(record, p)) for p in params] +
+                    [_pm(row["test_accuracy_mean"], row["test_accuracy_std"]),
+                     _pm(row["train_accuracy_mean"], row["train_accuracy_std"]), _pm(row["gap_mean"], row["gap_std"]),
+                     _pm(row["final_cost_mean"], row["final_cost_std"], 4), f"{row['n_runs']}{failed}"])
+    n_trials = len({r["configuration"] for r in section["records"]})
+    return {"title": f"{_section_title(section)}: the best {len(rows)} of {n_trials} trials", "columns": columns,
+            "rows": rows}
+
+
+def section_tables(section: dict) -> list[dict]:
+    """The result tables of one section, in order (the failed runs last, when there are any): what
+    the command line shows; a page adds the data and hyperparameter tables (``pages``)."""
+    if section["kind"] == "gradcheck":
+        return gradcheck_tables(section)
+    main = study_table(section) if section["kind"] == "study" else search_table(section)
+    failed = failed_runs_table(section)
+    return [main] if failed is None else [main, failed]
+
+
 def _sci(x) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
+def _as_expected(check: dict) -> bool:
+    """A check expected to pass passed; one expected to fail (a planted bug) was caught: its verdict is
+    "look closer" or "bug" ("inconclusive" is not a catch)."""
+    rep = check["report"]
+    if check.get("expected", "pass") == "pass":
+        return bool(rep.get("passed"))
+    return not rep.get("passed") and rep.get("verdict", "bug") in ("look closer", "bug")
+
+
+def _why(p: dict) -> str:
+    """The cause of a verdict other than right, and the step of a second look."""
+    parts = [str(p["cause"])] if p.get("cause") else []
+    if p.get("second_look") and p.get("step") is not None:
+        parts.append(f"second look at step {p['step']:.1e}")
+    return "; ".join(parts) or "-"
+
+
 def gradcheck_tables(section: dict) -> list[dict]:
-    """An overview table (one row per check) and a per-parameter table (one row per check x parameter)."""
+    """An overview table (one row per check) and a per-parameter table (one row per check x parameter).
+
+    Verdicts are "right", "inconclusive", "look closer" and "bug"; the per-parameter table says why
+    a parameter is not right (its cause) and when a second look was taken.
+    """
     overview = {"title": section.get("title") or "Gradient checking",
                 "columns": ["check", "expected", "difference", "verdict", "as expected", "failing parameters"],
                 "rows": []}
     detail = {"title": "Gradient checking, per parameter",
-              "columns": ["check", "parameter", "difference", "verdict", "passed"], "rows": []}
+              "columns": ["check", "parameter", "difference", "verdict", "passed", "why"], "rows": []}
     for check in section["checks"]:
         rep = check["report"]
-        passed = bool(rep.get("passed"))
-        as_expected = passed == (check.get("expected", "pass") == "pass")
         overview["rows"].append([check["label"], check.get("expected", "pass"), _sci(rep.get("difference")),
-                                 str(rep.get("verdict", "")), "yes" if as_expected else "NO",
+                                 str(rep.get("verdict", "")), "yes" if _as_expected(check) else "NO",
                                  ", ".join(rep.get("failing") or []) or "-"])
         unchecked = set(rep.get("unchecked") or ())
         for name, p in _per_parameter(rep).items():
             difference = "all kinks" if name in unchecked else _sci(p.get("difference"))
             detail["rows"].append([check["label"], name, difference, str(p.get("verdict", "")),
-                                   "yes" if p.get("passed") else "no"])
+                                   "yes" if p.get("passed") else "no", _why(p)])
     return [overview, detail]
 
 
@@ -234,20 +381,10 @@ def _per_parameter(rep: dict) -> dict:
 
 def tables(doc: dict) -> list[dict]:
     """Every table of the report, in section order."""
-    out = []
-    for section in doc["sections"]:
-        if section["kind"] == "study":
-            out.append(study_table(section))
-        else:
-            out.extend(gradcheck_tables(section))
-    return out
+    return [table for section in doc["sections"] for table in section_tables(section)]
 
 
 def gradcheck_ok(doc: dict) -> bool:
-    """True when every gradient check came out as expected (correct ones pass, planted bugs fail)."""
-    for section in doc["sections"]:
-        if section["kind"] == "gradcheck":
-            for check in section["checks"]:
-                if bool(check["report"].get("passed")) != (check.get("expected", "pass") == "pass"):
-                    return False
-    return True
+    """True when every gradient check came out as expected (correct ones pass, planted bugs are caught)."""
+    return all(_as_expected(check) for section in doc["sections"] if section["kind"] == "gradcheck"
+               for check in section["checks"])

@@ -6,7 +6,9 @@ class legend and a colour bar), ``<study>-accuracy.png`` (train / test accuracy,
 seeds), ``<study>-weights.png`` and ``<study>-activations.png`` (histograms of each layer's
 weights W_l and activations A_l after training: what L2 and dropout change),
 ``<study>-activations-init.png`` (activations at initialization, only when they differ between
-configurations, as they do between initializations); per gradient check section
+configurations, as they do between initializations); per random search ``<search>-scores.png``
+(validation accuracy against each sampled hyperparameter, log axes where it was drawn on a log
+scale) and ``<search>-cost.png`` (cost curves of the best trials); per gradient check section
 ``<name>-differences.png`` (per-parameter differences against the verdict bands). Titles are
 wrapped to the figure's width.
 """
@@ -19,7 +21,9 @@ import numpy as np
 
 from ..diagnostics.plots import png_bytes, wrap
 from ..studies.runner import aggregate
-from .document import _per_parameter, _section_name, _section_title, by_configuration
+from .document import _per_parameter, _section_name, _section_title, best_trials, by_configuration, trial_value
+
+BEST_CURVES = 5  # trials whose cost curves a search report draws
 
 # -- figures ---------------------------------------------------------------------------------------
 def _figure(width: float, height: float):
@@ -54,7 +58,7 @@ def figure_cost_curves(section: dict) -> bytes:
     ax.set_ylabel("cost (cross-entropy + L2 term)")
     ax.set_title(wrap(f"{_section_title(section)}: cost per iteration (one line per seed)", 7.3, 11), fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
-    if groups:
+    if ax.get_legend_handles_labels()[1]:  # no line when every run failed
         ax.legend()
     return png_bytes(fig)
 
@@ -189,8 +193,14 @@ def _same_rows(section: dict, key: str) -> bool:
     return all(h == hists[0] for h in hists)
 
 
+def _number(value) -> float:
+    """A difference from the results: None (not judged, or not finite in JSON) -> nan, drawn as no bar."""
+    return float("nan") if value is None else float(value)
+
+
 def figure_gradcheck(section: dict) -> bytes:
-    """Per-parameter relative differences of every check (log scale) with the course's bands."""
+    """Per-parameter relative differences of every check (log scale) with the course's bands; "?" marks
+    a parameter the check could not judge (inconclusive)."""
     checks = section["checks"]
     names = list(dict.fromkeys(n for c in checks for n in _per_parameter(c["report"])))
     fig = _figure(max(6.0, 0.9 * len(names) * max(1, len(checks)) / 2 + 3), 4.0)
@@ -199,12 +209,17 @@ def figure_gradcheck(section: dict) -> bytes:
     width = 0.8 / max(1, len(checks))
     for i, (color, check) in enumerate(zip(_colors(len(checks)), checks)):
         per = _per_parameter(check["report"])
-        values = np.array([per.get(n, {}).get("difference") or 0.0 for n in names], dtype=float)
+        values = np.array([_number(per.get(n, {}).get("difference")) for n in names], dtype=float)
         positions = x - 0.4 + width * (i + 0.5)
         ax.bar(positions, np.where(values > 0, values, np.nan), width, color=color, label=check["label"])
         for pos in positions[values == 0]:  # exactly equal gradients: no bar on a log axis, say so
             ax.text(pos, 0.02, "0", ha="center", va="bottom", fontsize=9, color=color, transform=ax.get_xaxis_transform())
-    ax.axhline(1e-7, color="green", ls="--", lw=1, label="1e-7: correct")
+        verdicts = [per.get(n, {}).get("verdict") for n in names]
+        for pos, verdict in zip(positions, verdicts):  # not judged: no number to draw
+            if verdict == "inconclusive":
+                ax.text(pos, 0.02, "?", ha="center", va="bottom", fontsize=11, color=color,
+                        transform=ax.get_xaxis_transform())
+    ax.axhline(2e-7, color="green", ls="--", lw=1, label="2e-7: right below")
     ax.axhline(1e-3, color="red", ls="--", lw=1, label="1e-3: a bug")
     ax.set_yscale("log")
     ax.set_xticks(x, names)
@@ -213,6 +228,80 @@ def figure_gradcheck(section: dict) -> bytes:
                  fontsize=11)
     ax.legend(fontsize=8)
     return png_bytes(fig)
+
+
+def figure_search_scores(section: dict) -> Optional[bytes]:
+    """One panel per sampled hyperparameter: each trial's validation accuracy (mean over seeds)
+    against its value; log x axis where the value was drawn on a log scale (``1 - value`` for
+    ``one_minus_loguniform``), categories side by side for choices; the best trial starred and
+    failed trials marked on the axis. None when nothing was sampled or no trial trained."""
+    params, ranked = section["parameters"], best_trials(section)
+    if not params or not ranked:
+        return None
+    failed = [r for r in section["records"] if r.get("error") is not None]
+    ncols = min(3, len(params))
+    nrows = -(-len(params) // ncols)
+    fig = _figure(4.2 * ncols, 3.4 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, p in zip(axes, params):
+        def x_of(records, p=p):
+            values = [trial_value(r, p) for r in records]
+            if p["kind"] == "choice":
+                categories = _categories(trial_value(r, p) for r in section["records"])
+                return [categories.index(str(v)) for v in values], categories
+            return [1.0 - v if p["one_minus"] else v for v in values], None
+
+        xs, categories = x_of([r for _, r in ranked])
+        ys = [row["test_accuracy_mean"] for row, _ in ranked]
+        if categories is not None:  # spread the points of a category a little, deterministically
+            xs = [x + 0.2 * ((i * 0.618) % 1.0 - 0.5) for i, x in enumerate(xs)]
+        ax.scatter(xs, ys, s=22, color="#4C72B0", alpha=0.8, label="trial")
+        ax.scatter(xs[:1], ys[:1], s=160, marker="*", color="#DD8452", zorder=3, label="best")
+        fx, _ = x_of(failed)
+        if fx:
+            ax.scatter(fx, [0.0] * len(fx), marker="x", color="#C44E52", label="failed")
+        if categories is not None:
+            ax.set_xticks(range(len(categories)), categories)
+        elif p["log_axis"]:
+            _log_axis(ax, xs + fx)
+        ax.set_xlabel(f"1 - {p['name']} (log)" if p["one_minus"] else p["name"] + (" (log)" if p["log_axis"] else ""))
+        ax.set_ylabel("validation accuracy")
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in axes[len(params):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(wrap(f"{_section_title(section)}: validation accuracy against each hyperparameter", 4.2 * ncols, 10),
+                 fontsize=10)
+    return png_bytes(fig)
+
+
+def _categories(values) -> list[str]:
+    """The distinct values of a choice as labels: numbers in numeric order, names as first seen."""
+    distinct = list(dict.fromkeys(values))
+    if all(isinstance(v, (int, float)) for v in distinct):
+        distinct.sort()
+    return [str(v) for v in distinct]
+
+
+def _log_axis(ax, values) -> None:
+    """A log x axis labelled with plain numbers: decades only over many decades, 1-2-5 over a few."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    positive = [v for v in values if v > 0]
+    decades = np.log10(max(positive) / min(positive)) if positive else 0.0
+    subs = (1.0,) if decades > 2.5 else (1.0, 2.0, 5.0) if decades > 0.7 else tuple(range(1, 10))
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def figure_best_costs(section: dict) -> Optional[bytes]:
+    """Cost curves of the ``BEST_CURVES`` best trials (``figure_cost_curves`` on them)."""
+    best = {row["configuration"] for row, _ in best_trials(section)[:BEST_CURVES]}
+    if not best:
+        return None
+    return figure_cost_curves({**section, "records": [r for r in section["records"] if r["configuration"] in best]})
 
 
 def figures(doc: dict) -> dict:
@@ -231,6 +320,9 @@ def figures(doc: dict) -> dict:
                     ("activations", "activations per layer after training",
                      figure_layer_histograms(section, "diagnostics", "a", "after training")),
                     ("activations-init", "activations per layer at initialization", init))
+        elif section["kind"] == "search":
+            made = (("scores", "validation accuracy against each hyperparameter", figure_search_scores(section)),
+                    ("cost", f"cost per iteration of the best {BEST_CURVES} trials", figure_best_costs(section)))
         else:
             made = (("differences", "per-parameter differences", figure_gradcheck(section)),)
         for suffix, caption, png in made:

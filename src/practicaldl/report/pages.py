@@ -1,16 +1,8 @@
 """Report pages: a self-contained ``index.html`` and a Markdown summary, written with the figures.
 
-Reports read *data*, never a model. The input is a results document::
-
-    {"format": "practicaldl-results", "format_version": 1, "title": str, "notes": [str, ...],
-     "sections": [section, ...]}
-
-where a section is a study (``studies.run_study``: ``{"kind": "study", "config", "records",
-"aggregate", "data"}``) or a gradient-check section (``studies.classic.gradcheck_study``:
-``{"kind": "gradcheck", "title", "description", "checks": [{"label", "expected", "report"}]}``).
-
-``write_report(doc, out_dir)`` renders everything in memory first, then writes, each file
-atomically (temporary file + ``os.replace``)::
+Reports read *data*, never a model: a results document (``report.document``: study, search and
+gradient-check sections). ``write_report(doc, out_dir)`` renders everything in memory first,
+then writes, each file atomically (temporary file + ``os.replace``)::
 
     out_dir/results.json     the document itself (so the report can be re-rendered)
     out_dir/index.html       tables + figures embedded as base64 PNG, each linked to its file
@@ -18,11 +10,16 @@ atomically (temporary file + ``os.replace``)::
     out_dir/figures/*.png    <study>-cost.png        cost per iteration, every configuration, one axis
                              <study>-boundaries.png  decision boundaries, one panel per configuration (2-D data)
                              <study>-accuracy.png    train / test accuracy, mean +- std over seeds
-                             <study>-activations.png activation histograms per layer at initialization
-                             gradcheck.png           per-parameter differences against the verdict bands
+                             <study>-weights.png     histograms of each layer's weights after training
+                             <study>-activations.png activation histograms per layer after training
+                             <study>-activations-init.png  the same at initialization (when configurations differ there)
+                             <search>-scores.png     validation accuracy against each sampled hyperparameter
+                             <search>-cost.png       cost per iteration of the best trials
+                             gradcheck-differences.png  per-parameter differences against the verdict bands
 
-``render_report(out_dir)`` re-renders from ``out_dir/results.json`` without retraining. Figures
-use matplotlib's Agg canvas directly (no pyplot state, no display needed).
+``render_report(out_dir)`` re-renders from ``out_dir/results.json`` (or, in a study folder, from
+the records written there) without retraining. Figures use matplotlib's Agg canvas directly (no
+pyplot state, no display needed).
 """
 
 from __future__ import annotations
@@ -30,31 +27,29 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ..io.files import atomic_write_bytes
-from .document import (_section_name, _section_title, check_results, data_table, fit_legend, gradcheck_tables,
-                       hyperparameter_table, load_results, study_table)
+from ..io.files import atomic_write_bytes, finite_json
+from .document import (_section_name, _section_title, check_results, data_table, fit_legend, hyperparameter_table,
+                       load_results, section_description, section_tables)
 from .figures import figures
 
 # -- documents ------------------------------------------------------------------------------------
 def _section_tables(section: dict) -> list[dict]:
     """The section's tables in page order: for a study, its data and network, every configuration's
-    hyperparameters, then the results."""
-    if section["kind"] != "study":
-        return gradcheck_tables(section)
-    return [data_table(section), hyperparameter_table(section), study_table(section)]
+    hyperparameters, then the results (and the failed runs); for a search, its data, then the best
+    trials (their hyperparameters are in it)."""
+    if section["kind"] == "study":
+        return [data_table(section), hyperparameter_table(section), *section_tables(section)]
+    if section["kind"] == "search":
+        return [data_table(section), *section_tables(section)]
+    return section_tables(section)
 
 
 def _legend(section: dict) -> str:
     return fit_legend(section) if section["kind"] == "study" else ""
-
-
-def _description(section: dict) -> str:
-    return section["config"].get("description", "") if section["kind"] == "study" else section.get("description", "")
 
 
 def markdown_table(table: dict) -> str:
@@ -73,7 +68,7 @@ def render_markdown(doc: dict, figs: dict) -> str:
     parts += [f"- {note}" for note in doc.get("notes", [])]
     for section in doc["sections"]:
         name = _section_name(section)
-        parts += ["", f"## {_section_title(section)}", "", _description(section), ""]
+        parts += ["", f"## {_section_title(section)}", "", section_description(section), ""]
         for table in _section_tables(section):
             parts += [f"**{table['title']}**", "", markdown_table(table), ""]
         if _legend(section):
@@ -123,7 +118,7 @@ def render_html(doc: dict, figs: dict) -> str:
         parts.append('<div class="notes"><ul>' + "".join(f"<li>{e(n)}</li>" for n in doc["notes"]) + "</ul></div>")
     for section in doc["sections"]:
         name = _section_name(section)
-        parts.append(f'<section id="{e(name)}"><h2>{e(_section_title(section))}</h2><p>{e(_description(section))}</p>')
+        parts.append(f'<section id="{e(name)}"><h2>{e(_section_title(section))}</h2><p>{e(section_description(section))}</p>')
         parts += [_html_table(t) for t in _section_tables(section)]
         if _legend(section):
             parts.append(f'<p class="legend">{e(_legend(section))}</p>')
@@ -146,23 +141,12 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def _strict(value):
-    """NaN / inf -> None so that results.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict(v) for v in value]
-    return value
-
-
 def write_report(doc: dict, out_dir) -> dict:
     """Render ``doc`` and write the report folder (see the module docstring); return the paths.
 
     Everything is rendered before the first write, and each file is written atomically.
     """
-    doc = check_results(_strict(json.loads(json.dumps(doc, default=_json_default))))
+    doc = check_results(finite_json(json.loads(json.dumps(doc, default=_json_default))))
     figs = figures(doc)
     files = {"results.json": json.dumps(doc, indent=1, allow_nan=False).encode("utf-8") + b"\n"}
     files.update({path: png for path, (_, png) in figs.items()})

@@ -1,6 +1,9 @@
-"""Studies: configurations in (``config``), JSON records out (``runner``); the demo's studies (``classic``)."""
+"""Studies: configurations in (``config``), JSON records out (``runner``), on joblib processes or
+Dask (``executors``), kept in a study folder as they finish (``store``); random search
+(``search``); the demo's studies (``classic``)."""
 
 from .config import RunConfig, StudyConfig
-from .runner import aggregate, run_one, run_study
+from .runner import Progress, aggregate, run_one, run_study
+from .search import SearchConfig, run_search
 
-__all__ = ["RunConfig", "StudyConfig", "aggregate", "run_one", "run_study"]
+__all__ = ["Progress", "RunConfig", "SearchConfig", "StudyConfig", "aggregate", "run_one", "run_search", "run_study"]

@@ -24,13 +24,19 @@ from ..io.datasets import DATASETS
 from ..io.tables import TableOptions, is_table_path
 
 GRID_AXES = ("init", "l2", "keep_prob", "learning_rate")
-OVERRIDABLE = ("init", "init_scale", "l2", "keep_prob", "learning_rate", "max_iter", "batch_size", "activation")
+OVERRIDABLE = ("init", "init_scale", "l2", "keep_prob", "learning_rate", "max_iter", "batch_size", "activation",
+               "hidden_layer_sizes")
 
 
 def _as_tuple(value) -> tuple:
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return (value,)
+
+
+def _sizes(value) -> tuple:
+    """Hidden layer sizes as a tuple (a single value is one layer)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def _is_real(value) -> bool:
@@ -88,8 +94,7 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """A file-name-safe id: ``<study>-<configuration>-seed<seed>``."""
-        slug = re.sub(r"[^A-Za-z0-9.]+", "-", f"{self.study}-{self.configuration}").strip("-")
-        return f"{slug}-seed{self.seed}"
+        return f"{_slug(self.study, self.configuration)}-seed{self.seed}"
 
     def with_absolute_paths(self) -> "RunConfig":
         """The same run with its data files (dataset, test table) as absolute paths, for workers
@@ -118,9 +123,9 @@ class StudyConfig:
     """A study: dataset, network, a grid (or explicit configurations) and seeds.
 
     The grid is the product ``init x l2 x keep_prob x learning_rate`` (each a value or a list);
-    ``configurations``, when given, replaces it: a list of dicts overriding any of
-    ``init, init_scale, l2, keep_prob, learning_rate, max_iter, batch_size, activation`` plus an
-    optional ``label``. Every configuration runs once per seed.
+    ``configurations``, when given, replaces it: a list of dicts overriding any of ``OVERRIDABLE``
+    (``init, init_scale, l2, keep_prob, learning_rate, max_iter, batch_size, activation,
+    hidden_layer_sizes``) plus an optional ``label``. Every configuration runs once per seed.
     """
 
     name: str = "study"
@@ -137,7 +142,7 @@ class StudyConfig:
     max_iter: int = 1000
     batch_size: Optional[int] = None
     configurations: Optional[list] = None
-    grid_points: int = 80
+    grid_points: int = 80  # decision-boundary grid of 2-D data (first seed of each configuration); 0: none
     diagnose: bool = True
     target_error: float = 0.0  # human-level / Bayes error: the baseline of "avoidable bias"
     title: str = ""
@@ -146,8 +151,7 @@ class StudyConfig:
     def __post_init__(self):
         for axis in ("init", "l2", "keep_prob", "learning_rate", "seeds"):
             setattr(self, axis, _as_tuple(getattr(self, axis)))
-        sizes = self.hidden_layer_sizes
-        self.hidden_layer_sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)
+        self.hidden_layer_sizes = _sizes(self.hidden_layer_sizes)
         if self.configurations is not None:
             self.configurations = [dict(c) for c in self.configurations]
         self.validate()
@@ -159,13 +163,6 @@ class StudyConfig:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         check_dataset(self.dataset)
         self.table = check_table(self.dataset, self.table)
-        if not self.hidden_layer_sizes or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in self.hidden_layer_sizes
-        ):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {list(self.hidden_layer_sizes)!r}")
-        from ..core.activations import get_activation
-
-        get_activation(self.activation)  # the registry: built-in names and those registered
         if not self.seeds or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s < 2**32
                                      for s in self.seeds):
             raise ValueError(f"seeds must be integers in [0, 2**32), got {list(self.seeds)!r}")
@@ -173,8 +170,9 @@ class StudyConfig:
             raise ValueError(f"seeds must be distinct, got {list(self.seeds)!r}")
         if not _is_real(self.target_error) or not 0 <= self.target_error < 1:
             raise ValueError(f"target_error must be a number in [0, 1), got {self.target_error!r}")
-        if not isinstance(self.grid_points, numbers.Integral) or not 2 <= self.grid_points <= 400:
-            raise ValueError(f"grid_points must be an integer in [2, 400], got {self.grid_points!r}")
+        if not isinstance(self.grid_points, numbers.Integral) or not (self.grid_points == 0 or 2 <= self.grid_points <= 400):
+            raise ValueError(f"grid_points must be 0 (no decision boundaries) or an integer in [2, 400], "
+                             f"got {self.grid_points!r}")
         if self.configurations is not None:
             if not self.configurations:
                 raise ValueError("configurations must list at least one configuration, got []")
@@ -187,16 +185,25 @@ class StudyConfig:
         labels = [label for label, _ in self._labelled_settings()]
         if len(set(labels)) != len(labels):
             raise ValueError(f"configuration labels must be distinct, got {labels}")
+        slugs: dict = {}
+        for label in labels:  # run ids name the files of a study folder: two labels must not share one
+            other = slugs.setdefault(_slug(self.name, label), label)
+            if other != label:
+                raise ValueError(f"configuration labels {other!r} and {label!r} give the same run id "
+                                 f"{_slug(self.name, label)!r}; rename one")
         return self
 
     def _base(self) -> dict:
         return dict(init=self.init[0], init_scale=self.init_scale, l2=self.l2[0], keep_prob=self.keep_prob[0],
                     learning_rate=self.learning_rate[0], max_iter=self.max_iter, batch_size=self.batch_size,
-                    activation=self.activation)
+                    activation=self.activation, hidden_layer_sizes=self.hidden_layer_sizes)
 
     def _settings(self) -> list[dict]:
         if self.configurations is not None:
-            return [{**self._base(), **{k: v for k, v in c.items() if k != "label"}} for c in self.configurations]
+            settings = [{**self._base(), **{k: v for k, v in c.items() if k != "label"}} for c in self.configurations]
+            for setting in settings:
+                setting["hidden_layer_sizes"] = _sizes(setting["hidden_layer_sizes"])
+            return settings
         grid = itertools.product(self.init, self.l2, self.keep_prob, self.learning_rate)
         return [{**self._base(), **dict(zip(GRID_AXES, values))} for values in grid]
 
@@ -211,10 +218,10 @@ class StudyConfig:
     # -- expansion ---------------------------------------------------------------------------
     def expand(self) -> list[RunConfig]:
         """One ``RunConfig`` per configuration and seed, configurations outermost."""
-        return [RunConfig(study=self.name, configuration=label, dataset=self.dataset, table=self.table,
-                          hidden_layer_sizes=tuple(int(s) for s in self.hidden_layer_sizes), seed=int(seed),
+        return [RunConfig(study=self.name, configuration=label, dataset=self.dataset, table=self.table, seed=int(seed),
                           grid_points=int(self.grid_points) if i == 0 else 0,
-                          diagnose=bool(self.diagnose and i == 0), **setting)
+                          diagnose=bool(self.diagnose and i == 0),
+                          **{**setting, "hidden_layer_sizes": tuple(int(s) for s in setting["hidden_layer_sizes"])})
                 for label, setting in self._labelled_settings() for i, seed in enumerate(self.seeds)]
 
     @property
@@ -222,10 +229,7 @@ class StudyConfig:
         return [label for label, _ in self._labelled_settings()]
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = list(v)
+        d = settings_dict(self)
         d["table"] = None if self.table is None else self.table.to_dict()
         return d
 
@@ -236,28 +240,41 @@ class StudyConfig:
 
     @classmethod
     def from_toml(cls, path) -> "StudyConfig":
-        """Read a TOML file: settings at the top level or under ``[study]``, table options under ``[table]``.
-
-        Relative data paths (``dataset``, ``table.test``) are relative to the TOML file's folder.
-
-        Python 3.11+ reads it with the standard library's ``tomllib``; 3.10 with ``tomli``, the
-        same parser released on its own (a dependency on 3.10 only).
+        """Read a TOML file: settings at the top level or under ``[study]``, table options under ``[table]``
+        (``read_toml``). Relative data paths (``dataset``, ``table.test``) are relative to the TOML file's folder.
         """
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
-            import tomli as tomllib
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"config file {str(path)!r} does not exist")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"config file {path.name} is not valid TOML: {exc}") from exc
-        if set(data) == {"study"} or ("study" in data and isinstance(data["study"], dict)):
-            rest = {k: v for k, v in data.items() if k != "study"}
-            data = {**data["study"], **rest}
-        return cls.from_dict(_beside(data, path.parent))
+        return cls.from_dict(_beside(read_toml(path, "study"), Path(path).parent))
+
+
+def settings_dict(config) -> dict:
+    """A configuration dataclass as plain values (tuples as lists): what JSON and TOML hold."""
+    d = asdict(config)
+    for k, v in d.items():
+        if isinstance(v, tuple):
+            d[k] = list(v)
+    return d
+
+
+def read_toml(path, table: str) -> dict:
+    """The settings of a TOML file: its top level, with the keys of ``[table]`` (if any) merged in.
+
+    Python 3.11+ reads it with the standard library's ``tomllib``; 3.10 with ``tomli``, the
+    same parser released on its own (a dependency on 3.10 only).
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"config file {path.name} is not valid TOML: {exc}") from exc
+    if isinstance(data.get(table), dict):
+        data = {**data[table], **{k: v for k, v in data.items() if k != table}}
+    return data
 
 
 def _beside(data: dict, folder: Path) -> dict:
@@ -275,7 +292,13 @@ def _beside(data: dict, folder: Path) -> dict:
     return data
 
 
+def _slug(study: str, configuration: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", f"{study}-{configuration}").strip("-")
+
+
 def _fmt(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(_fmt(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -294,6 +317,12 @@ def _label(setting: dict, axes, base: dict, *, force: bool) -> str:
 
 def _check_setting(s: dict) -> None:
     """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
+    from ..core.activations import get_activation
+
+    sizes = s["hidden_layer_sizes"]
+    if not sizes or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise ValueError(f"hidden_layer_sizes must be positive integers, got {list(sizes)!r}")
+    get_activation(s["activation"])  # the registry: built-in names and those registered
     check_choice("init", s["init"] if isinstance(s["init"], str) else repr(s["init"]), INITIALIZERS)  # names only
     check_positive("init_scale", s["init_scale"])
     check_non_negative("l2", s["l2"])

@@ -16,9 +16,10 @@ How:
   custom ``torch.autograd.Function`` returns None for it) counts as 0, and the report says so.
 * the numerical gradient: ``cost_fn(arrays) = loss_fn(functional_call(copy, arrays, inputs), targets)``
   over the named float64 arrays, by ``gradcheck.gradient_check`` (``method="loop"``: centred
-  differences for every entry, ``2 n + 1`` evaluations) or ``gradcheck.directional_check``
-  (``method="directional"``: random directions, then a drill-down that names the faulty
-  parameters; a few dozen evaluations whatever n, for large models).
+  differences for every entry, ``2 n + 25`` evaluations with the noise measurement, more for
+  kinks and second looks) or ``gradcheck.directional_check`` (``method="directional"``: random
+  directions over all parameters and per parameter; a few dozen evaluations whatever n, for
+  large models).
 * the global generators are replayed before every forward pass (``randomness.replayable_rng``),
   so dropout draws the same masks in every evaluation and a correct model passes in training mode.
 
