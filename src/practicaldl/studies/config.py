@@ -317,13 +317,12 @@ def _label(setting: dict, axes, base: dict, *, force: bool) -> str:
 
 def _check_setting(s: dict) -> None:
     """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
-    from ..core.activations import HIDDEN_ACTIVATIONS
+    from ..core.activations import get_activation
 
     sizes = s["hidden_layer_sizes"]
     if not sizes or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in sizes):
         raise ValueError(f"hidden_layer_sizes must be positive integers, got {list(sizes)!r}")
-    if s["activation"] not in HIDDEN_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {s['activation']!r}")
+    get_activation(s["activation"])  # the registry: built-in names and those registered
     check_choice("init", s["init"] if isinstance(s["init"], str) else repr(s["init"]), INITIALIZERS)  # names only
     check_positive("init_scale", s["init_scale"])
     check_non_negative("l2", s["l2"])
