@@ -1,16 +1,17 @@
-"""Record, then compare, the exact outputs of a set of fits (a guard for speed work).
+"""Record, then compare, the exact outputs of a set of fits: a guard for changes to the engine.
 
-Every optimisation of the training loop must leave the results bit for bit unchanged for a given
-seed and dtype. Record the outputs once with the code you trust, then compare after each change::
+``tests/engine/test_steps.py`` proves on every run that the fast step equals the reference step
+(the public core functions). This script guards what the tests cannot: that a change leaves the
+numbers of the whole package unchanged from one commit to another, the reference step included.
+Record the outputs with the code you trust, then compare after each change::
 
     python benchmarks/golden.py record /tmp/golden.npz     # before changing anything
     python benchmarks/golden.py compare /tmp/golden.npz    # after each change: exit 1 on any difference
 
-Each case stores its fitted parameters, ``cost_history_``, ``cross_entropy_history_`` (and the
-validation history with early stopping) and ``predict_proba`` on its training data; ``compare``
-checks them with ``np.array_equal`` (so -0.0 == 0.0, and the dtypes must match too).
-The file is a scratch artefact (not committed): the determinism tests in
-``tests/test_training_determinism.py`` assert the same property without stored values.
+Each case stores its fitted parameters, ``cost_history_``, ``cross_entropy_history_``, the
+validation history and ``predict_proba`` on its training data; ``compare`` checks them with
+``np.array_equal`` and equal dtypes. Results are reproducible for one machine, BLAS and thread
+count; the file is a scratch artefact, not committed.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def cases():
                                  keep_prob=0.7, random_state=np.random.default_rng(11)), moons.X_train, moons.y_train),
     }
     if FOOTBALL.is_file():
-        football = pdl.datasets.load_mat(FOOTBALL)
+        from practicaldl.io.datasets import load_mat
+        football = load_mat(FOOTBALL)
         out["football_l2"] = (_clf(hidden_layer_sizes=(20, 3), init="lecun", learning_rate=0.3, max_iter=3000,
                                    l2=0.7, random_state=3), football.X_train, football.y_train)
         out["football_dropout"] = (_clf(hidden_layer_sizes=(20, 3), init="lecun", learning_rate=0.3, max_iter=3000,

@@ -19,15 +19,16 @@ __version__ = "0.1.0"
 #: public name -> the module (relative to this package) that defines it
 _EXPORTS: dict[str, str] = {}
 for _module, _names in {
-    "core.activations": ("ACTIVATIONS",),
+    "core.activations": ("ACTIVATIONS", "register_activation"),
     "core.dropout": ("apply_mask", "draw_mask"),
     "core.initializers": ("INITIALIZERS",),
     "core.losses": ("binary_cross_entropy", "categorical_cross_entropy"),
     "core.network": ("Cache", "backward_propagation", "compute_cost", "cost_and_gradients", "forward_propagation",
                      "initialize_parameters", "predict", "predict_proba"),
     "core.regularization": ("l2_gradient", "l2_penalty"),
-    "engine.optimizers": ("gradient_descent_step", "update_parameters"),
-    "engine.loop": ("History", "NumericalError", "train"),
+    "engine.optimizers": ("OPTIMIZERS", "GradientDescent", "Optimizer", "gradient_descent_step",
+                          "update_parameters"),
+    "engine.loop": ("History", "IterationInfo", "NumericalError", "train"),
     "gradcheck": ("GradCheckReport", "ParameterCheck", "check_backprop", "check_classifier_gradients",
                   "dictionary_to_vector", "directional_check", "gradient_check", "gradients_to_vector",
                   "vector_to_dictionary"),

@@ -23,7 +23,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import assert_all_finite, check_is_fitted, validate_data
 
-from .core.activations import HIDDEN_ACTIVATIONS
+from .core.activations import get_activation
 from .core.initializers import INITIALIZERS
 from .core.network import initialize_parameters, predict_proba
 from .core.randomness import as_generator
@@ -40,8 +40,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     hidden_layer_sizes : tuple of int, default (10, 5)
         Units per hidden layer.
-    activation : {"relu", "tanh", "sigmoid"}, default "relu"
-        Hidden-layer activation.
+    activation : str, default "relu"
+        Hidden-layer activation: "relu", "tanh", "sigmoid", or a name registered with
+        ``practicaldl.register_activation``.
     init : str or callable, default "he"
         A name from ``practicaldl.initializers.INITIALIZERS`` or ``init(shape, rng) -> W``.
     init_scale : float, default 1.0
@@ -116,8 +117,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             check_positive("hidden_layer_sizes entries", s, integer=True)
         for name in ("max_iter", "batch_size", "n_iter_no_change", "monitor_every"):
             check_int64(name, getattr(self, name))
-        if self.activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(HIDDEN_ACTIVATIONS)}, got {self.activation!r}")
+        get_activation(self.activation)  # the registry: built-in names and those registered
         check_choice("init", self.init, INITIALIZERS)
         check_positive("init_scale", self.init_scale)
         check_positive("learning_rate", self.learning_rate)

@@ -4,7 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from practicaldl.core.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, get_activation, relu, sigmoid, softmax
+from practicaldl.core.activations import (ACTIVATIONS, get_activation, hidden_activations, register_activation, relu,
+                                         sigmoid, softmax)
 
 finite = st.floats(-50, 50, allow_nan=False)
 
@@ -18,7 +19,7 @@ def test_hand_worked_values():
     np.testing.assert_allclose(softmax(np.array([[0.0], [np.log(3)]]))[:, 0], [0.25, 0.75])
 
 
-@pytest.mark.parametrize("name", HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("name", hidden_activations())
 @given(z=arrays(np.float64, (3, 4), elements=finite))
 @settings(max_examples=30, deadline=None)
 def test_derivative_matches_centred_difference(name, z):
@@ -48,3 +49,52 @@ def test_float32_stays_float32(name):
 def test_unknown_activation_lists_choices():
     with pytest.raises(ValueError, match=r"activation must be one of \['relu', 'sigmoid', 'tanh'\], got 'softmax'"):
         get_activation("softmax")
+
+
+def test_registered_names_join_the_choices(registered_activations):
+    assert hidden_activations() == ["leaky_relu", "relu", "sigmoid", "swish", "tanh"]
+    assert get_activation("swish") is ACTIVATIONS["swish"]
+    with pytest.raises(ValueError, match=r"activation must be one of \['leaky_relu', 'relu', 'sigmoid', 'swish', "
+                                         r"'tanh'\], got 'elu'"):
+        get_activation("elu")
+
+
+def _identity(Z):
+    return Z
+
+
+def _one(Z, A):
+    return np.ones_like(Z)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(name="relu"), "name 'relu' is a built-in activation and cannot be replaced"),
+    (dict(name="softmax"), "name 'softmax' is a built-in activation"),
+    (dict(name="my act"), "name must be an identifier such as 'swish', got 'my act'"),
+    (dict(name=3), "name must be an identifier such as 'swish', got 3"),
+    (dict(name="lin", forward=None), "forward must be callable, got None"),
+    (dict(name="lin", derivative="1"), "derivative must be callable, got '1'"),
+    (dict(name="lin", forward_into=1), "forward_into must be callable, got 1"),
+    (dict(name="lin", bounds=(1, 0)), r"bounds must be None or two finite numbers lo < hi, got \(1, 0\)"),
+    (dict(name="lin", forward=lambda Z: Z.sum(axis=0)), r"forward of activation 'lin' must return an array of Z's "
+                                                        r"shape \(2, 3\), got \(3,\)"),
+    (dict(name="lin", derivative=lambda Z, A: 1.0), r"derivative of activation 'lin' must return an array of Z's "
+                                                    r"shape \(2, 3\), got \(\)"),
+])
+def test_bad_registrations_are_refused_and_leave_the_registry_as_it_was(kwargs, message):
+    before = dict(ACTIVATIONS)
+    args = {"forward": _identity, "derivative": _one, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        register_activation(args.pop("name"), args.pop("forward"), args.pop("derivative"), **args)
+    assert ACTIVATIONS == before
+
+
+def test_a_name_is_registered_once_unless_replaced():
+    try:
+        first = register_activation("linear_test", _identity, _one)
+        with pytest.raises(ValueError, match="name 'linear_test' is already registered; pass replace=True"):
+            register_activation("linear_test", _identity, _one)
+        second = register_activation("linear_test", _identity, _one, bounds=(-1, 1), replace=True)
+        assert ACTIVATIONS["linear_test"] is second and second.bounds == (-1.0, 1.0) and first.bounds is None
+    finally:
+        ACTIVATIONS.pop("linear_test", None)

@@ -1,197 +1,309 @@
-"""The training loop is deterministic, keeps float32, and its fused step equals the plain math.
+"""The fast step equals the reference step, and the reference step equals the public core functions.
 
-``training.train`` computes each step with ``_FusedStep`` (buffers, flat parameter vector; see
-``training``'s docstring). These tests prove, on every run, that it gives bit for bit the
-parameters and histories of a loop written here with the public core functions
-(``forward_propagation``, ``compute_cost``, ``backward_propagation``, ``gradient_descent_step``),
-in the course's order, for full batches, minibatches with a short last batch, dropout, L2,
-relu/tanh/sigmoid hidden layers, sigmoid/softmax outputs, float32 and float64, and both layouts of
-X. Equality is ``np.array_equal`` plus equal dtypes: no tolerance.
+``engine.loop.train`` runs ``steps.FastStep`` where it can and ``steps.ReferenceStep`` (built from
+``forward_propagation`` / ``compute_cost`` / ``backward_propagation``) when asked or when it must.
+Equality is ``np.array_equal`` of every parameter plus equal dtypes, and ``==`` of the Python
+float costs: bit for bit, no tolerance. ``History.step`` proves which step ran.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
 
 import practicaldl as pdl
-from practicaldl.engine import loop as training
-from practicaldl.core.network import backward_propagation, compute_cost, forward_propagation, initialize_parameters
-from practicaldl.engine.optimizers import gradient_descent_step
-from practicaldl.core.regularization import l2_penalty
+from practicaldl.core.activations import ACTIVATIONS, hidden_activations
+from practicaldl.core.losses import OUTPUTS
+from practicaldl.core.network import initialize_parameters
+from practicaldl.engine import loop, steps
+from practicaldl.engine.optimizers import GradientDescent, Optimizer
+
+TEST_REGISTERED = ["leaky_relu", "swish"]  # registered by the registered_activations fixture
 
 
-# -- a reference loop, written with the public core functions only ------------------------------
-def reference_train(params, X, Y, *, learning_rate, max_iter, rng, batch_size=None, l2=0.0, keep_prob=1.0,
-                    activation="relu", output="sigmoid", fold_one_over_m=False):
-    """The course's loop: per epoch one permutation, then per batch forward, cost, backward, step.
-
-    ``fold_one_over_m=True`` is a planted change of floating-point order (``dW * (1/m)`` style):
-    the gradient of the output layer is computed as ``(A - Y) * (1 / m)`` instead of ``/ m``.
-    """
-    params = {k: v.copy() for k, v in params.items()}
-    m = X.shape[1]
-    costs = []
-    for _ in range(max_iter):
-        if batch_size is None or batch_size >= m:
-            batches = [(X, Y)]
-        else:
-            order = rng.permutation(m)
-            batches = [(X[:, i], Y[:, i]) for i in np.array_split(order, np.arange(batch_size, m, batch_size))]
-        total = 0.0
-        for Xb, Yb in batches:
-            _, cache = forward_propagation(params, Xb, keep_prob, rng, activation=activation, output=output)
-            ce = compute_cost(cache, Yb)
-            if fold_one_over_m:
-                cache.A[-1] = cache.A[-1] * (1.0 / Yb.shape[1]) * Yb.shape[1]  # rounds A_L: a changed order
-            grads = backward_propagation(params, Yb, cache, l2)
-            total += Yb.shape[1] / m * (ce + l2_penalty(params, l2, Yb.shape[1]))
-            gradient_descent_step(params, grads, learning_rate, inplace=True)
-        costs.append(total)
-    return params, costs
+def _run(make_data, *, dims, m, dtype=np.float64, layout="T", seed=0, max_iter=6, learning_rate=0.1, step="fast",
+         make_rng=np.random.RandomState, **kw):
+    X, Y = make_data(dims[0], m, dims[-1], dtype, seed, layout)
+    params0 = initialize_parameters(dims, rng=np.random.RandomState(seed + 1), dtype=dtype)
+    return loop.train(params0, X, Y, learning_rate=learning_rate, max_iter=max_iter, rng=make_rng(seed + 2),
+                      step=step, **kw)
 
 
-def assert_bit_identical(a: dict, b: dict):
-    """Same keys, same dtypes, ``np.array_equal`` values."""
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype, f"{k}: dtype {a[k].dtype} != {b[k].dtype}"
-        assert np.array_equal(a[k], b[k]), f"{k} differs (max |diff| {np.max(np.abs(a[k] - b[k]))})"
+def _run_both(make_data, **cfg):
+    fast = _run(make_data, step="fast", **cfg)
+    reference = _run(make_data, step="reference", **cfg)
+    assert fast[1].step == "fast", fast[1].step
+    assert reference[1].step.startswith("reference")
+    return fast, reference
 
 
-def make_data(n_x, m, n_out, dtype, seed, layout):
-    """X (n_x, m) in C order ("C"), as the transpose of a C-ordered (m, n_x) array ("T", the
-    estimator's), or every other column of a wider array ("S", neither C- nor F-contiguous)."""
-    rng = np.random.RandomState(seed)
-    rows = rng.standard_normal((m, n_x))
-    if layout == "S":
-        X = np.zeros((n_x, 2 * m))[:, ::2]
-        X[...] = rows.T
-        assert not (X.flags.c_contiguous or X.flags.f_contiguous)
-    else:
-        X = np.ascontiguousarray(rows.T) if layout == "C" else rows.T
-    if n_out == 1:
-        Y = (rows[:, :1].T + 0.5 * rng.standard_normal((1, m)) > 0).astype(np.float64)
-    else:
-        Y = np.eye(n_out)[rng.randint(0, n_out, m)].T
-    return X.astype(dtype, copy=False), Y.astype(dtype)
+# -- the grid: every registered activation x output x L2 x dropout x minibatch x dtype ----------
+GRID = list(itertools.product(hidden_activations() + TEST_REGISTERED, sorted(OUTPUTS), [0.0, 0.3], [1.0, 0.8],
+                              [None, 16], [np.float32, np.float64]))
 
 
+@pytest.mark.parametrize("activation, output, l2, keep_prob, batch_size, dtype", GRID,
+                         ids=[f"{a}-{o}-l2{l}-keep{k}-batch{b}-{np.dtype(d).name}" for a, o, l, k, b, d in GRID])
+def test_fast_step_equals_the_reference_step(activation, output, l2, keep_prob, batch_size, dtype, make_data,
+                                             assert_same_bits, registered_activations):
+    """m = 71 with minibatches of 16: four full batches and a short last one each epoch."""
+    dims = [3, 6, 5, 1 if output == "sigmoid" else 3]
+    (params, history), (ref_params, ref_history) = _run_both(
+        make_data, dims=dims, m=71, dtype=dtype, activation=activation, output=output, l2=l2, keep_prob=keep_prob,
+        batch_size=batch_size)
+    assert_same_bits(params, ref_params)
+    assert history.cost == ref_history.cost and history.cross_entropy == ref_history.cross_entropy
+    assert all(v.dtype == dtype for v in params.values())
+
+
+def test_the_grid_covers_every_registered_hidden_activation(registered_activations):
+    assert set(hidden_activations()) == {a for a, *_ in GRID}
+
+
+# -- the reference step is the public core functions --------------------------------------------
 CONFIGS = {
-    "full_relu_f64": dict(dims=[4, 9, 5, 1], m=120, dtype=np.float64, layout="T"),
-    "full_relu_l2_dropout_C": dict(dims=[4, 9, 5, 1], m=120, dtype=np.float64, layout="C", l2=0.3,
-                                   keep_prob=(0.8, 0.7)),
-    "minibatch_dropout_l2_f64": dict(dims=[4, 8, 6, 1], m=130, dtype=np.float64, layout="T", batch_size=32,
-                                     keep_prob=0.75, l2=0.2),
-    "minibatch_C_layout": dict(dims=[4, 8, 1], m=101, dtype=np.float64, layout="C", batch_size=25, keep_prob=0.9),
-    "tanh_f32": dict(dims=[4, 7, 5, 1], m=90, dtype=np.float32, layout="T", activation="tanh", l2=0.1),
-    "sigmoid_dropout_f32_minibatch": dict(dims=[4, 7, 5, 1], m=90, dtype=np.float32, layout="T",
-                                          activation="sigmoid", keep_prob=0.8, batch_size=40),
-    "softmax_f64_minibatch": dict(dims=[4, 10, 3], m=77, dtype=np.float64, layout="T", output="softmax",
-                                  batch_size=20, keep_prob=0.85, l2=0.05),
-    "softmax_f32_full": dict(dims=[4, 6, 5, 3], m=60, dtype=np.float32, layout="T", output="softmax"),
+    "full_relu": dict(dims=[4, 9, 5, 1], m=120),
+    "full_C_layout_l2_dropout": dict(dims=[4, 9, 5, 1], m=120, layout="C", l2=0.3, keep_prob=(0.8, 0.7)),
+    "minibatch_dropout_l2_tanh_f32": dict(dims=[4, 8, 6, 1], m=130, dtype=np.float32, batch_size=32, keep_prob=0.75,
+                                          l2=0.2, activation="tanh"),
+    "softmax_minibatch": dict(dims=[4, 10, 3], m=77, output="softmax", batch_size=20, keep_prob=0.85, l2=0.05),
     # shapes where BLAS takes its vector paths: one feature, one-unit layers, a last batch of 1
-    "one_feature_one_unit_last_batch_of_1": dict(dims=[1, 1, 3, 1], m=41, dtype=np.float64, layout="T",
-                                                 batch_size=20, keep_prob=(0.9, 0.8)),
-    "one_example_batches_f32": dict(dims=[3, 4, 1], m=9, dtype=np.float32, layout="C", batch_size=1),
-    "logistic_regression": dict(dims=[5, 1], m=50, dtype=np.float64, layout="T", l2=0.1),
-    "strided_X_full": dict(dims=[4, 6, 1], m=64, dtype=np.float64, layout="S", l2=0.1),
-    "strided_X_minibatch": dict(dims=[4, 6, 1], m=64, dtype=np.float32, layout="S", batch_size=30, keep_prob=0.8),
-    "long_full_batch_deferred_costs": dict(dims=[3, 5, 1], m=40, dtype=np.float32, layout="T", max_iter=300),
+    "one_feature_one_unit_last_batch_of_1": dict(dims=[1, 1, 3, 1], m=41, batch_size=20, keep_prob=(0.9, 0.8)),
+    "one_example_batches_C_f32": dict(dims=[3, 4, 1], m=9, dtype=np.float32, layout="C", batch_size=1),
+    "logistic_regression": dict(dims=[5, 1], m=50, l2=0.1),
+    "strided_X_full": dict(dims=[4, 6, 1], m=64, layout="S", l2=0.1),
+    "strided_X_minibatch_f32": dict(dims=[4, 6, 1], m=64, dtype=np.float32, layout="S", batch_size=30, keep_prob=0.8),
+    "full_batch_over_several_cost_blocks": dict(dims=[3, 5, 1], m=40, dtype=np.float32, max_iter=300),
 }
 
 
-def _run_both(cfg, seed=0, max_iter=15, learning_rate=0.1, make_rng=np.random.RandomState, **train_kw):
-    cfg = dict(cfg)
-    max_iter = cfg.pop("max_iter", max_iter)
-    dims, m, dtype, layout = cfg.pop("dims"), cfg.pop("m"), cfg.pop("dtype"), cfg.pop("layout")
-    X, Y = make_data(dims[0], m, dims[-1], dtype, seed, layout)
-    params0 = initialize_parameters(dims, rng=np.random.RandomState(seed + 1), dtype=dtype)
-    fused = training.train(params0, X, Y, learning_rate=learning_rate, max_iter=max_iter, rng=make_rng(seed + 2),
-                           **cfg, **train_kw)
-    reference = reference_train(params0, X, Y, learning_rate=learning_rate, max_iter=max_iter,
-                                rng=make_rng(seed + 2), **cfg)
-    return fused, reference
-
-
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_fused_step_equals_the_public_core_functions(name, fused_only):
-    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS[name])
-    assert_bit_identical(params, ref_params)
-    assert history.cost == ref_costs  # Python floats: exact equality
-    assert all(v.dtype == CONFIGS[name]["dtype"] for v in params.values())
+def test_both_steps_equal_a_loop_of_the_public_core_functions(name, make_data, reference_train, assert_same_bits):
+    cfg = {"dtype": np.float64, "layout": "T", "max_iter": 15, **CONFIGS[name]}
+    fast, reference = _run_both(make_data, learning_rate=0.1, **cfg)
+    dims, m, dtype, layout, max_iter = (cfg.pop(k) for k in ("dims", "m", "dtype", "layout", "max_iter"))
+    X, Y = make_data(dims[0], m, dims[-1], dtype, 0, layout)
+    params0 = initialize_parameters(dims, rng=np.random.RandomState(1), dtype=dtype)
+    ref_params, ref_costs = reference_train(params0, X, Y, learning_rate=0.1, max_iter=max_iter,
+                                            rng=np.random.RandomState(2), **cfg)
+    for params, history in (fast, reference):
+        assert_same_bits(params, ref_params)
+        assert history.cost == ref_costs
 
 
 WIDER = {
-    "minibatch": dict(dims=[300, 256, 1], m=200, layout="T", batch_size=64, l2=0.2),
-    # W_1 and W_2 over _blas.MIN_SIZE entries, no L2: lr dW straight out of gemm (scaled_product)
-    "minibatch_no_l2": dict(dims=[300, 256, 260, 1], m=200, layout="T", batch_size=64),
-    # the same with dropout: backward updates W_l after dA_{l-1} and its masks (see _FusedStep)
-    "minibatch_dropout_no_l2": dict(dims=[300, 256, 260, 1], m=200, layout="T", batch_size=64,
-                                    keep_prob=(0.8, 0.9)),
-    # every hidden Z over _blas.MIN_SIZE entries: the biases through BLAS too
-    "full_two_hidden": dict(dims=[40, 300, 260, 1], m=260, layout="C"),
+    "minibatch_l2": dict(dims=[300, 256, 1], m=200, batch_size=64, l2=0.2),
+    "minibatch_dropout": dict(dims=[300, 256, 260, 1], m=200, batch_size=64, keep_prob=(0.8, 0.9)),
+    "full_C_layout": dict(dims=[40, 300, 260, 1], m=260, layout="C"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(WIDER))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_wider_network_equals_the_reference(dtype, name, fused_only):
-    """Products large enough for BLAS's blocked kernels (K = 300 and 256) and for ``np.matmul``
-    (``training._product``), an update and biases large enough for ``_blas``, both dtypes."""
-    cfg = dict(WIDER[name], dtype=dtype)
-    (params, history), (ref_params, ref_costs) = _run_both(cfg, max_iter=2, learning_rate=0.05)
-    assert_bit_identical(params, ref_params)
-    assert history.cost == ref_costs
+def test_a_wider_network_equals_the_reference(dtype, name, make_data, assert_same_bits):
+    """Products large enough for BLAS's blocked kernels (inner sizes 300, 256 and 260)."""
+    (params, history), (ref_params, ref_history) = _run_both(make_data, dtype=dtype, max_iter=2, learning_rate=0.05,
+                                                             **WIDER[name])
+    assert_same_bits(params, ref_params)
+    assert history.cost == ref_history.cost
 
 
-@pytest.mark.parametrize("name, epochs, calls", [
-    ("sigmoid_dropout_f32_minibatch", 15, 30),  # 90 = 2 x 40 + 10: the short last batch on its own
-    ("one_example_batches_f32", 15, 15),  # 9 batches of 1: one block an epoch
-    ("long_full_batch_deferred_costs", 300, 5),  # full batch: 4 blocks of 64 iterations, then 44
-])
-def test_costs_are_computed_once_a_block_not_once_a_batch(name, epochs, calls, fused_only, monkeypatch):
-    """The deferral is real: the cross-entropy's terms are evaluated per block of batches (an
-    epoch of minibatches, 64 full-batch iterations), and the history still equals the reference."""
-    seen = []
-    terms = training._binary_cross_entropy_terms
-    monkeypatch.setattr(training, "_binary_cross_entropy_terms", lambda *a: (seen.append(a[0].shape), terms(*a))[1])
-    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS[name])
-    assert history.cost == ref_costs and len(history.cost) == epochs
-    assert len(seen) == calls, seen[:4]
-
-
-def test_fused_step_equals_the_reference_with_a_generator(fused_only):
-    (params, history), (ref_params, ref_costs) = _run_both(CONFIGS["minibatch_dropout_l2_f64"],
-                                                           make_rng=np.random.default_rng)
-    assert_bit_identical(params, ref_params)
-    assert history.cost == ref_costs
-
-
-def test_fused_and_plain_paths_agree_with_blas_threads_set():
-    """Small products run on one thread whatever the setting; ``blas_threads=1`` changes nothing."""
-    cfg = CONFIGS["minibatch_dropout_l2_f64"]
-    (p1, h1), _ = _run_both(cfg)
-    (p2, h2), _ = _run_both(cfg, fused=False, blas_threads=1)
-    assert_bit_identical(p1, p2)
-    assert h1.cost == h2.cost and h1.cross_entropy == h2.cross_entropy
-
-
-def test_planted_change_of_order_is_detected():
-    """The comparison is sharp: one rounding moved (A_L scaled by 1/m, then back) changes the bits."""
-    cfg = dict(CONFIGS["full_relu_f64"])
-    dims, m = cfg.pop("dims"), cfg.pop("m")
-    X, Y = make_data(dims[0], m, 1, np.float64, 0, cfg.pop("layout"))
-    cfg.pop("dtype")
-    params0 = initialize_parameters(dims, rng=np.random.RandomState(1))
-    good, _ = reference_train(params0, X, Y, learning_rate=0.1, max_iter=15, rng=np.random.RandomState(2))
-    planted, _ = reference_train(params0, X, Y, learning_rate=0.1, max_iter=15, rng=np.random.RandomState(2),
-                                 fold_one_over_m=True)
+def test_the_comparison_is_sharp(make_data, assert_same_bits):
+    """One ulp in one entry, or another learning rate's last bits, fail the comparison."""
+    cfg = dict(dims=[4, 9, 5, 1], m=120)
+    (params, history), _ = _run_both(make_data, **cfg)
     with pytest.raises(AssertionError):
-        assert_bit_identical(good, planted)
-    one_ulp = {k: np.nextafter(v, np.inf) if k == "W1" else v for k, v in good.items()}
+        assert_same_bits(params, {k: np.nextafter(v, np.inf) if k == "W1" else v for k, v in params.items()})
+    other, other_history = _run(make_data, learning_rate=np.nextafter(0.1, 1), **cfg)
     with pytest.raises(AssertionError):
-        assert_bit_identical(good, one_ulp)
+        assert_same_bits(params, other)
+    assert history.cost != other_history.cost
+
+
+# -- a registered activation trains as itself on the fast step ----------------------------------
+def test_a_registered_leaky_relu_trains_as_itself_on_the_fast_step(make_data, assert_same_bits,
+                                                                   registered_activations):
+    """The bug this guards against: a fast step that trained any activation it did not know as tanh."""
+    runs = {name: _run_both(make_data, dims=[3, 8, 1], m=90, activation=name, max_iter=20)
+            for name in ("leaky_relu", "tanh", "relu")}
+    (fast, fast_h), (ref, ref_h) = runs["leaky_relu"]
+    assert_same_bits(fast, ref)
+    assert fast_h.cost == ref_h.cost
+    assert fast_h.cost != runs["tanh"][0][1].cost and fast_h.cost != runs["relu"][0][1].cost
+
+
+def test_the_fast_step_uses_the_in_place_forms_where_registered(make_data, registered_activations, monkeypatch):
+    calls = []
+    act = ACTIVATIONS["leaky_relu"]
+    monkeypatch.setitem(ACTIVATIONS, "leaky_relu", act._replace(
+        forward=lambda Z: calls.append("forward") or act.forward(Z),
+        forward_into=lambda Z, out: calls.append("forward_into") or act.forward_into(Z, out)))
+    (_, history), _ = _run_both(make_data, dims=[3, 8, 1], m=30, activation="leaky_relu", max_iter=2)
+    assert history.step == "fast" and "forward_into" in calls
+
+
+def test_an_activation_that_changes_the_dtype_takes_the_reference_step(make_data, assert_same_bits,
+                                                                       registered_activations):
+    """float32 in, float64 out: the fast step's buffers could not hold it; the reference step trains."""
+    pdl.register_activation("softplus64", lambda Z: np.logaddexp(0.0, Z.astype(np.float64)),
+                            lambda Z, A: 1 / (1 + np.exp(-Z.astype(np.float64))))
+    try:
+        params, history = _run(make_data, dims=[3, 8, 1], m=30, dtype=np.float32, activation="softplus64")
+        ref, ref_history = _run(make_data, dims=[3, 8, 1], m=30, dtype=np.float32, activation="softplus64",
+                                step="reference")
+    finally:
+        ACTIVATIONS.pop("softplus64")
+    assert history.step.startswith("reference: the forward of activation 'softplus64' does not return")
+    assert_same_bits(params, ref)
+    assert history.cost == ref_history.cost
+
+
+def test_mixed_dtypes_take_the_reference_step_with_its_promotions(make_data, reference_train, assert_same_bits):
+    """float32 weights with float64 data: the reference step, and gradient_descent_step's numbers."""
+    X, Y = make_data(3, 40, 1, np.float64)
+    params0 = initialize_parameters([3, 4, 1], rng=np.random.RandomState(0), dtype=np.float32)
+    params, history = loop.train(params0, X, Y, learning_rate=0.1, max_iter=5, rng=np.random.RandomState(1))
+    assert history.step.startswith("reference: X, Y and the parameters do not share one float dtype")
+    ref, costs = reference_train(params0, X, Y, learning_rate=0.1, max_iter=5, rng=np.random.RandomState(1))
+    assert_same_bits(params, ref)
+    assert history.cost == costs
+
+
+# -- one optimizer object for both steps ---------------------------------------------------------
+class _Momentum(Optimizer):
+    """A new optimizer is one class: ``v = beta v + (1 - beta) dW``; ``W -= lr v``."""
+
+    name, state = "momentum_test", ("v",)
+
+    def __init__(self, learning_rate=0.01, beta=0.9, schedule=None):
+        super().__init__(learning_rate, schedule)
+        self.beta = beta
+
+    def update(self, theta, dtheta):
+        v, tmp, beta = self.v, self.scratch, theta.dtype.type(self.beta)
+        np.add(np.multiply(beta, v, out=v), np.multiply(1 - beta, dtheta, out=tmp), out=v)
+        np.subtract(theta, np.multiply(theta.dtype.type(self.learning_rate), v, out=tmp), out=theta)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_new_optimizer_class_runs_on_both_steps_with_the_same_numbers(batch_size, dtype, make_data,
+                                                                        assert_same_bits):
+    """Both steps, and the same rule written array by array over the parameter dicts."""
+    cfg = dict(dims=[3, 6, 5, 1], m=50, dtype=dtype, batch_size=batch_size, l2=0.2, keep_prob=0.9, max_iter=7)
+    opts = {kind: _Momentum(0.1, beta=0.8) for kind in ("fast", "reference")}
+    runs = {kind: _run(make_data, learning_rate=None, optimizer=opts[kind], step=kind, **cfg) for kind in opts}
+    assert_same_bits(runs["fast"][0], runs["reference"][0])
+    assert runs["fast"][1].cost == runs["reference"][1].cost
+    n_updates = 7 * (1 if batch_size is None else 4)
+    assert opts["fast"].t == opts["reference"].t == n_updates
+    # the same rule array by array, with the public core functions (the loop of reference_train)
+    X, Y = make_data(3, 50, 1, dtype)
+    params = initialize_parameters(cfg["dims"], rng=np.random.RandomState(1), dtype=dtype)
+    velocity = {k: np.zeros_like(p) for k, p in params.items()}
+    beta, lr, rng = dtype(0.8), dtype(0.1), np.random.RandomState(2)
+    for _ in range(7):
+        order = [None] if batch_size is None else np.array_split(rng.permutation(50), np.arange(16, 50, 16))
+        for idx in order:
+            Xb, Yb = (X, Y) if idx is None else (X[:, idx], Y[:, idx])
+            _, grads = pdl.cost_and_gradients(params, Xb, Yb, l2=0.2, keep_prob=0.9, rng=rng)
+            for k, p in params.items():
+                velocity[k] = beta * velocity[k] + (1 - beta) * grads["d" + k]
+                p -= lr * velocity[k]
+    assert_same_bits(runs["fast"][0], params)
+
+
+def test_the_optimizer_sees_every_update_and_the_schedule_every_epoch(make_data):
+    """``step`` once per minibatch (t counts them), ``end_epoch(i)`` after epoch i; the history
+    records the rate each epoch used."""
+    epochs = []
+
+    def schedule(lr0, epoch):
+        epochs.append(epoch)
+        return lr0 / (1 + epoch)
+
+    opt = GradientDescent(0.4, schedule=schedule)
+    _, history = _run(make_data, dims=[3, 4, 1], m=50, batch_size=16, learning_rate=None, optimizer=opt, max_iter=4)
+    assert epochs == [0, 1, 2, 3] and opt.t == 4 * 4
+    assert history.learning_rate == [0.4, 0.4, 0.2, 0.4 / 3]
+
+
+# -- cost deferral, callbacks, early stopping, divergence: the same on both steps ----------------
+@pytest.mark.parametrize("max_iter, m, blocks, per_step", [(300, 40, 5, 0), (10, 40, 1, 0), (10, 5000, 0, 10)])
+def test_full_batch_costs_are_computed_once_a_block(max_iter, m, blocks, per_step, make_data, monkeypatch):
+    """Z_L of up to 64 full-batch iterations (and DEFER_ENTRIES entries) is kept, and the cost's
+    terms are evaluated once per block: 300 iterations of 40 examples are blocks of 64, 64, 64, 64,
+    44. With room for one iteration a block the cost is computed at each step. (The loop's check of
+    the final parameters computes one more cost.)"""
+    seen = {"terms": 0, "cost": 0}
+    out = OUTPUTS["sigmoid"]
+    monkeypatch.setitem(OUTPUTS, "sigmoid", out._replace(
+        terms=lambda Z, Y: seen.__setitem__("terms", seen["terms"] + 1) or out.terms(Z, Y),
+        cost=lambda Z, Y: seen.__setitem__("cost", seen["cost"] + 1) or out.cost(Z, Y)))
+    if per_step:
+        monkeypatch.setattr(steps, "DEFER_ENTRIES", m)
+    fast, history = _run(make_data, dims=[3, 5, 1], m=m, max_iter=max_iter)
+    assert (seen["terms"], seen["cost"]) == (blocks, per_step + 1)  # + 1: the final parameters' check
+    _, ref_history = _run(make_data, dims=[3, 5, 1], m=m, max_iter=max_iter, step="reference")
+    assert history.cost == ref_history.cost and len(history.cost) == max_iter
+
+
+def test_callbacks_get_grads_and_a_cache_that_stay_valid(make_data, assert_same_bits):
+    """What a callback kept is never overwritten, and both steps hand over the same numbers."""
+    records = {}
+    for kind in ("fast", "reference"):
+        kept = []
+
+        def keep(info):
+            kept.append((info, {k: v.copy() for k, v in info.grads.items()}, [z.copy() for z in info.cache.Z],
+                         [a.copy() for a in info.cache.A], [None if d is None else d.copy() for d in info.cache.masks]))
+
+        _run(make_data, dims=[4, 8, 6, 1], m=130, batch_size=32, keep_prob=0.75, l2=0.2, max_iter=4, step=kind,
+             callbacks=(keep,))
+        records[kind] = kept
+    for (info, grads, Z, A, masks), (ref_info, *_) in zip(records["fast"], records["reference"], strict=True):
+        assert_same_bits(info.grads, grads)
+        assert all(np.array_equal(x, y) for x, y in zip(info.cache.Z, Z))
+        assert all(np.array_equal(x, y) for x, y in zip(info.cache.A, A))
+        assert all(np.array_equal(x, y) for x, y in zip(info.cache.masks, masks) if x is not None)
+        assert_same_bits(info.grads, ref_info.grads)
+        assert (info.iteration, info.cost, info.cross_entropy) == (ref_info.iteration, ref_info.cost,
+                                                                   ref_info.cross_entropy)
+        assert info.cache.A[0].shape == (4, 130 % 32)  # the last minibatch's
+        assert isinstance(info.cache, pdl.Cache) and info.cache.keep_prob == (0.75, 0.75)
+
+
+def test_early_stopping_and_a_stopping_callback_match(make_data, assert_same_bits):
+    X, Y = make_data(5, 150, 1)
+    params0 = initialize_parameters([5, 6, 1], rng=np.random.RandomState(0))
+    out = {}
+    for kind in ("fast", "reference"):
+        out[kind] = loop.train(params0, X[:, :100], Y[:, :100], learning_rate=0.5, max_iter=300,
+                               rng=np.random.RandomState(1), validation=(X[:, 100:], Y[:, 100:]), n_iter_no_change=5,
+                               tol=1e-3, step=kind, callbacks=(lambda info: info.iteration == 250,))
+    (pf, hf), (pr, hr) = out["fast"], out["reference"]
+    assert_same_bits(pf, pr)
+    assert hf.cost == hr.cost and hf.validation_cost == hr.validation_cost
+    assert hf.stop_reason == hr.stop_reason and hf.best_iteration == hr.best_iteration
+    assert "restored" in hf.stop_reason
+
+
+def test_divergence_stops_at_the_same_iteration_on_both_steps(make_data, reference_train):
+    X, Y = make_data(4, 80, 1)
+    params0 = initialize_parameters([4, 8, 1], init="random", init_scale=50, rng=np.random.RandomState(0))
+    messages = []
+    for kind in ("fast", "reference"):
+        with pytest.raises(loop.NumericalError) as err:
+            loop.train(params0, X, Y, learning_rate=1e6, max_iter=500, rng=np.random.RandomState(1), step=kind)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    with np.errstate(all="ignore"):
+        _, costs = reference_train(params0, X, Y, learning_rate=1e6, max_iter=500, rng=np.random.RandomState(1))
+    limit = loop.DIVERGENCE_FACTOR * (costs[0] + 1)
+    first_bad = next(i for i, c in enumerate(costs, start=1) if not np.isfinite(c) or c > limit)
+    assert f"at iteration {first_bad} " in messages[0]
 
 
 # -- same seed, same bits (through the estimator, as a user calls it) ----------------------------
@@ -213,16 +325,16 @@ def _estimator_data(dtype=np.float64, classes=2):
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATOR_CASES))
-def test_same_seed_gives_identical_fits(name):
+def test_same_seed_dtype_and_threads_give_identical_fits(name, assert_same_bits):
     kw = dict(ESTIMATOR_CASES[name])
     X, y = _estimator_data(kw.pop("dtype", np.float64), kw.pop("classes", 2))
-    a = pdl.NeuralNetClassifier(learning_rate=0.1, random_state=7, **kw).fit(X, y)
-    b = pdl.NeuralNetClassifier(learning_rate=0.1, random_state=7, **kw).fit(X, y)
-    assert_bit_identical(a.parameters_, b.parameters_)
+    a = pdl.NeuralNetClassifier(learning_rate=0.1, random_state=7, blas_threads=1, **kw).fit(X, y)
+    b = pdl.NeuralNetClassifier(learning_rate=0.1, random_state=7, blas_threads=1, **kw).fit(X, y)
+    assert_same_bits(a.parameters_, b.parameters_)
     assert a.cost_history_ == b.cost_history_ and a.cross_entropy_history_ == b.cross_entropy_history_
     assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
-    c = pdl.NeuralNetClassifier(learning_rate=0.1, random_state=8, **kw).fit(X, y)  # the test can fail
-    assert a.cost_history_ != c.cost_history_
+    c = pdl.NeuralNetClassifier(learning_rate=0.1, random_state=8, blas_threads=1, **kw).fit(X, y)
+    assert a.cost_history_ != c.cost_history_  # the comparison can fail
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -235,118 +347,39 @@ def test_dtype_is_kept_end_to_end(dtype, classes):
     assert clf.predict_proba(X.astype(np.float64)).dtype == dtype  # the model's dtype decides
 
 
-# -- callbacks, early stopping and numerical errors through the fused step -----------------------
-def test_callbacks_get_valid_grads_and_cache_that_stay_valid(fused_only):
-    """What a callback kept is never overwritten (nor scaled by the learning rate in place)."""
-    cfg = dict(CONFIGS["minibatch_dropout_l2_f64"])
-    dims, m, dtype, layout = cfg.pop("dims"), cfg.pop("m"), cfg.pop("dtype"), cfg.pop("layout")
-    X, Y = make_data(dims[0], m, 1, dtype, 0, layout)
-    params0 = initialize_parameters(dims, rng=np.random.RandomState(1))
-    kept, copies = [], []
-
-    def keep(info):
-        kept.append((info.grads, info.cache))
-        copies.append(({k: v.copy() for k, v in info.grads.items()}, [z.copy() for z in info.cache.Z],
-                       [a.copy() for a in info.cache.A], [None if d is None else d.copy() for d in info.cache.masks]))
-
-    training.train(params0, X, Y, learning_rate=0.1, max_iter=4, rng=np.random.RandomState(2), callbacks=(keep,), **cfg)
-    for (grads, cache), (g_copy, z_copy, a_copy, m_copy) in zip(kept, copies):
-        assert_bit_identical(grads, g_copy)
-        assert all(np.array_equal(z, c) for z, c in zip(cache.Z, z_copy))
-        assert all(np.array_equal(a, c) for a, c in zip(cache.A, a_copy))
-        assert all(np.array_equal(d, c) for d, c in zip(cache.masks, m_copy))
-    # the last cache is the last minibatch's, as the plain step gives it
-    assert kept[-1][1].A[0].shape == (dims[0], m % cfg["batch_size"])
-    assert isinstance(kept[-1][1], pdl.Cache) and kept[-1][1].keep_prob == (0.75, 0.75)
+# -- the pieces the fast step relies on -----------------------------------------------------------
+@pytest.mark.parametrize("layout", ["T", "C", "S"])
+def test_a_gathered_minibatch_has_the_layout_of_fancy_indexing(layout, make_data):
+    """The products see the same operands as the reference step's ``X[:, idx]``: values and layout."""
+    X, Y = make_data(5, 40, 1, np.float64, 0, layout)
+    params = initialize_parameters([5, 3, 1], rng=np.random.RandomState(0))
+    step = steps.FastStep(params, X, Y, batch_capacity=16, l2=0.0, keep_prob=(1.0,), activation="relu",
+                          output="sigmoid", optimizer=GradientDescent(0.1))
+    idx = np.random.RandomState(1).permutation(40)[:16]
+    step(idx, None)
+    gathered, expected = step._last[1][0], X[:, idx]
+    assert np.array_equal(gathered, expected)
+    assert (gathered.flags.c_contiguous, gathered.flags.f_contiguous) == (expected.flags.c_contiguous,
+                                                                          expected.flags.f_contiguous)
 
 
-def test_callbacks_see_what_the_plain_step_gives():
-    cfg = dict(CONFIGS["sigmoid_dropout_f32_minibatch"])
-    records = {}
-    for fused in (True, False):
-        seen = []
-
-        def record(info):
-            seen.append((info.iteration, info.cost, info.cross_entropy, {k: v.copy() for k, v in info.grads.items()},
-                         [g.copy() for g in info.cache.G], {k: v.copy() for k, v in info.params.items()}))
-
-        _run_both(cfg, max_iter=3, fused=fused, callbacks=(record,))
-        records[fused] = seen
-    for a, b in zip(records[True], records[False], strict=True):
-        assert a[:3] == b[:3]
-        assert_bit_identical(a[3], b[3])
-        assert all(np.array_equal(x, y) for x, y in zip(a[4], b[4]))
-        assert_bit_identical(a[5], b[5])
-
-
-def test_early_stopping_and_callback_stop_match_the_plain_step():
-    X, y = _estimator_data()
-    kw = dict(hidden_layer_sizes=(16,), learning_rate=0.5, max_iter=300, early_stopping=True, n_iter_no_change=5,
-              tol=1e-3, random_state=3)
-    clf = pdl.NeuralNetClassifier(**kw).fit(X, y)
-    assert clf.n_iter_ < 300 and "restored" in clf.stop_reason_
-    XT, Y = X.T, y.reshape(1, -1).astype(float)
-    params0 = initialize_parameters([5, 6, 1], rng=np.random.RandomState(0))
-    out = {}
-    for fused in (True, False):
-        out[fused] = training.train(params0, XT[:, :100], Y[:, :100], learning_rate=0.5, max_iter=300,
-                                    rng=np.random.RandomState(1), validation=(XT[:, 100:], Y[:, 100:]),
-                                    n_iter_no_change=5, tol=1e-3, fused=fused,
-                                    callbacks=(lambda info: info.iteration == 250,))
-    (pf, hf), (pp, hp) = out[True], out[False]
-    assert_bit_identical(pf, pp)
-    assert hf.cost == hp.cost and hf.validation_cost == hp.validation_cost
-    assert hf.stop_reason == hp.stop_reason and hf.best_iteration == hp.best_iteration
-
-
-def test_divergence_raises_numerical_error_at_the_same_iteration():
-    X, Y = make_data(4, 80, 1, np.float64, 0, "T")
-    params0 = initialize_parameters([4, 8, 1], init="random", init_scale=50, rng=np.random.RandomState(0))
-    messages = []
-    for fused in (True, False):
-        with pytest.raises(training.NumericalError) as err, np.errstate(all="ignore"):
-            training.train(params0, X, Y, learning_rate=1e6, max_iter=500, rng=np.random.RandomState(1),
-                           fused=fused)
-        messages.append(str(err.value))
-    assert messages[0] == messages[1]
-    with np.errstate(all="ignore"):
-        _, costs = reference_train(params0, X, Y, learning_rate=1e6, max_iter=500, rng=np.random.RandomState(1))
-    limit = training.DIVERGENCE_FACTOR * (costs[0] + 1)
-    first_bad = next(i for i, c in enumerate(costs, start=1) if not np.isfinite(c) or c > limit)
-    assert f"at iteration {first_bad} " in messages[0]
-
-
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_blas_threads_is_validated(bad):
-    X, Y = make_data(2, 10, 1, np.float64, 0, "T")
-    params = initialize_parameters([2, 3, 1], rng=np.random.RandomState(0))
-    with pytest.raises(ValueError, match=r"blas_threads must be None or a positive integer, got"):
-        training.train(params, X, Y, learning_rate=0.1, max_iter=1, rng=np.random.RandomState(0), blas_threads=bad)
-
-
-def test_mixed_dtypes_fall_back_to_the_plain_step():
-    """float32 weights with float64 data: not fusable, and the plain step's promotions are kept."""
-    X, Y = make_data(3, 40, 1, np.float64, 0, "T")
-    params0 = initialize_parameters([3, 4, 1], rng=np.random.RandomState(0), dtype=np.float32)
-    assert not training._fusable(params0, X, Y)
-    params, history = training.train(params0, X, Y, learning_rate=0.1, max_iter=5, rng=np.random.RandomState(1))
-    ref, costs = reference_train(params0, X, Y, learning_rate=0.1, max_iter=5, rng=np.random.RandomState(1))
-    assert_bit_identical(params, ref)
-    assert history.cost == costs
+SPECIAL = [-0.0, 0.0, np.nan, np.inf, -np.inf, 1.5, -2.5, 1e-30, -1e-30, 40.0, -40.0]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relu_against_an_array_of_zeros_is_relu(dtype):
-    """The fused step's ``np.maximum(Z, zeros)`` is ``activations.relu`` (``np.maximum(Z, 0)``) bit
-    for bit, signed zeros, infinities, NaN and subnormals included."""
+@pytest.mark.parametrize("name", hidden_activations() + ["leaky_relu"])  # those with in-place forms
+def test_in_place_forms_give_the_functions_bits(name, dtype, registered_activations):
+    """Signed zeros, infinities, NaN and subnormals included: ``forward_into`` is ``forward`` and
+    ``dA * derivative_into`` is ``dA * derivative``, bit for bit."""
+    act = ACTIVATIONS[name]
     tiny = np.finfo(dtype).smallest_subnormal
-    values = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, 1.5, -2.5, tiny, -tiny], dtype=dtype)
-    Z = np.tile(values, 37).reshape(37, -1)
-    fused = np.maximum(Z, np.zeros_like(Z))
-    from practicaldl.core.activations import relu
-
-    plain = relu(Z)
+    Z = np.tile(np.array(SPECIAL + [tiny, -tiny], dtype), 5).reshape(5, -1)
+    dA = np.random.RandomState(0).standard_normal(Z.shape).astype(dtype)  # both signs: signed zeros in dA * g'
     as_int = np.uint64 if dtype == np.float64 else np.uint32
-    assert np.array_equal(fused.view(as_int), plain.view(as_int))
-    # without callbacks ReLU goes over Z itself and backward takes its mask from g(Z): the same mask
-    assert np.array_equal(np.greater(fused, 0), np.greater(Z, 0))
+    with np.errstate(all="ignore"):
+        A = act.forward(Z)
+        A_into = act.forward_into(Z, np.empty_like(Z))
+        D = dA * act.derivative(Z, A)
+        D_into = dA * act.derivative_into(Z, A, np.empty(Z.shape, np.asarray(act.derivative(Z, A)).dtype))
+    assert np.array_equal(A.view(as_int), A_into.view(as_int))
+    assert np.array_equal(D.view(as_int), D_into.view(as_int))

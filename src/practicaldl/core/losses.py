@@ -17,10 +17,10 @@ For both, the gradient with respect to the logits is ``dJ/dZ_L = (A_L - Y) / m``
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from .activations import sigmoid, softmax
 
@@ -46,14 +46,23 @@ def categorical_cross_entropy(ZL: np.ndarray, Y: np.ndarray) -> float:
 
 
 class Output(NamedTuple):
-    """An output layer: its activation and the cross-entropy that pairs with it (mean and per example)."""
+    """An output layer: its activation and the cross-entropy that pairs with it (mean and per example).
+
+    ``activation_into(Z, out)``: optional in-place form of ``activation`` (the same numbers into
+    ``out``), which the engine's fast step uses to allocate nothing per step. ``elementwise``:
+    ``terms`` works entry by entry (and broadcasts), so the fast step may evaluate the terms of
+    many batches' logits in one call.
+    """
 
     activation: Callable[[np.ndarray], np.ndarray]
     cost: Callable[[np.ndarray, np.ndarray], float]
     terms: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    activation_into: Optional[Callable] = None
+    elementwise: bool = False
 
 
 OUTPUTS: dict[str, Output] = {
-    "sigmoid": Output(sigmoid, binary_cross_entropy, binary_cross_entropy_terms),
+    "sigmoid": Output(sigmoid, binary_cross_entropy, binary_cross_entropy_terms, lambda Z, out: expit(Z, out=out),
+                      elementwise=True),
     "softmax": Output(softmax, categorical_cross_entropy, categorical_cross_entropy_terms),
 }

@@ -49,7 +49,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.activations import get_activation
+from ..core.activations import ACTIVATIONS, get_activation
 from ..core.losses import OUTPUTS
 from ..core.network import backward_propagation, forward_propagation, initialize_parameters
 from ..core.randomness import as_generator
@@ -82,23 +82,28 @@ def dead_fraction(Z: np.ndarray) -> float:
     return float(np.mean(np.max(Z, axis=1) <= 0))
 
 
-#: The activations with two asymptotes, and their range (lo, hi).
+#: The activations with two asymptotes, and their range (lo, hi), for names outside practicaldl's
+#: activation registry (PyTorch's modules); a registered activation gives its own ``bounds``.
 SATURATING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0), "hardsigmoid": (0.0, 1.0)}
 
 
 def saturated_fraction(A: np.ndarray, activation: str) -> float:
     """Fraction of the entries of A (n_l, m) within ``saturation_margin`` of an asymptote.
 
-    sigmoid and tanh: ``u = (A - lo) / (hi - lo)`` in [0, 1]; saturated when ``u < margin`` or
-    ``u > 1 - margin``. softmax: an example is saturated when its largest probability exceeds
-    ``1 - margin``. An activation without two asymptotes (ReLU, the identity, ...) returns None.
+    An activation with asymptotes ``(lo, hi)`` (a registered activation's ``bounds``, as sigmoid
+    (0, 1) and tanh (-1, 1), or ``SATURATING``): ``u = (A - lo) / (hi - lo)`` in [0, 1];
+    saturated when ``u < margin`` or ``u > 1 - margin``. softmax: an example is saturated when its
+    largest probability exceeds ``1 - margin``. An activation without two asymptotes (ReLU, the
+    identity, ...) returns None.
     """
     margin = THRESHOLDS["saturation_margin"]
     if activation == "softmax":
         return float(np.mean(np.max(A, axis=0) > 1 - margin))
-    if activation not in SATURATING:
+    registered = ACTIVATIONS.get(activation)
+    bounds = registered.bounds if registered is not None else SATURATING.get(activation)
+    if bounds is None:
         return None
-    lo, hi = SATURATING[activation]
+    lo, hi = bounds
     u = (A - lo) / (hi - lo)
     return float(np.mean((u < margin) | (u > 1 - margin)))
 

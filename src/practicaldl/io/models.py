@@ -313,6 +313,7 @@ def load_saved(path) -> SavedModel:
     """The estimator, its preprocessing and table metadata from ``path.npz`` + ``path.json``, all checked."""
     from sklearn.preprocessing import LabelBinarizer
 
+    from ..core.activations import get_activation
     from ..estimator import NeuralNetClassifier
     from .preprocessing import Preprocessing
 
@@ -335,10 +336,11 @@ def load_saved(path) -> SavedModel:
     unknown = sorted(set(config) - set(valid))
     if unknown:
         raise ModelFileError(f"config has unknown estimator parameters {unknown}")
-    from ..core.activations import HIDDEN_ACTIVATIONS
-
-    if meta["activation"] not in HIDDEN_ACTIVATIONS:
-        raise ModelFileError(f"activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {meta['activation']!r}")
+    try:
+        get_activation(meta["activation"])
+    except ValueError as exc:  # a registered activation lives in the process that registered it
+        raise ModelFileError(f"{exc}: register it (practicaldl.register_activation) before loading this model") \
+            from exc
     if config.get("activation", meta["activation"]) != meta["activation"]:
         raise ModelFileError(f"activation {meta['activation']!r} differs from config's {config.get('activation')!r}")
     if isinstance(config.get("hidden_layer_sizes"), list):

@@ -362,8 +362,7 @@ def _label(setting: dict, axes, base: dict, *, force: bool) -> str:
 
 def _check_setting(s: dict) -> None:
     """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
-    from ..core.activations import HIDDEN_ACTIVATIONS
-
+    from ..core.activations import get_activation
     from ..estimator import check_int64, check_network_memory
 
     sizes = s["hidden_layer_sizes"]
@@ -372,8 +371,7 @@ def _check_setting(s: dict) -> None:
     for name in ("max_iter", "batch_size"):
         check_int64(name, s[name])
     check_network_memory([1, *sizes, 1])
-    if s["activation"] not in HIDDEN_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(HIDDEN_ACTIVATIONS)}, got {s['activation']!r}")
+    get_activation(s["activation"])  # the registry: built-in names and those registered
     check_choice("init", s["init"] if isinstance(s["init"], str) else repr(s["init"]), INITIALIZERS)  # names only
     check_positive("init_scale", s["init_scale"])
     check_non_negative("l2", s["l2"])
