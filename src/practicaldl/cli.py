@@ -457,11 +457,10 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", met
     """
     o = Output(json_out, quiet)
     with _Guard():
-        from .studies.classic import demo_studies, gradcheck_study
-        from .report import gradcheck_ok, make_results, tables, write_report
-
         from .io.folders import REPORT_ENTRIES, FolderUpdate
+        from .report import gradcheck_ok, make_results, tables
         from .report.pages import render_files, write_files
+        from .studies.classic import demo_studies, gradcheck_study
 
         _check_out_dir(out, study=False)
         if jobs == 0 or jobs < -1:
@@ -654,14 +653,12 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
         from .diagnostics.fit import majority_baseline
         from .diagnostics.inputs import SubnormalInputWarning
         from .estimator import NeuralNetClassifier
-        from .io.models import save_model
+        from .io.files import check_writable_folder
+        from .io.models import check_replaceable_model, model_paths, save_model
 
         clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
                                   learning_rate=learning_rate, max_iter=max_iter, batch_size=batch_size, l2=l2,
                                   keep_prob=keep_prob, random_state=seed)
-        from .io.files import check_writable_folder
-        from .io.models import check_replaceable_model, model_paths
-
         clf._check_params()
         if model.exists() and model.is_dir():
             raise UsageProblem(f"invalid value for --model: it must be a file name stem, got the folder {str(model)!r}")
