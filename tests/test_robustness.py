@@ -460,6 +460,9 @@ def test_messages_about_rows_print_plain_numbers(cli, tmp_path):
         result = cli("train", *args, *TINY, "--quiet")
         assert result.exit_code == 2 and "line" in result.stderr, result.stderr
         assert "np." not in result.stderr
+    (tmp_path / "one.csv").write_text("a,species\n" + "".join(f"{i},Gentoo\n" for i in range(10)))
+    result = cli("train", "-d", "one.csv", *TINY, "--quiet")  # found by the fuzz suite: np.str_('Gentoo')
+    assert result.exit_code == 2 and "has a single value ('Gentoo')" in result.stderr, result.stderr
 
 
 def test_debug_shows_the_traceback_and_only_then(cli):

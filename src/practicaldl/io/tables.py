@@ -362,7 +362,7 @@ def encode_labels(values, column: str, source: str, lines) -> tuple[np.ndarray, 
     else:
         y = np.asarray(as_text(values).tolist(), dtype=str)
     if len(np.unique(y)) < 2:
-        raise TableError(f"target column {column!r} of {source} has a single value ({y[0]!r}): a classifier needs "
+        raise TableError(f"target column {column!r} of {source} has a single value ({y.tolist()[0]!r}): a classifier needs "
                          "at least 2 classes; choose the label column with --target")
     return y, notes
 
