@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -328,8 +329,7 @@ def plausible_edits(draw, settings: dict) -> dict:
 @fuzz_settings(40)
 @given(data=st.data())
 def test_fuzzed_study_tomls(corpus, data):
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
     settings_ = tomllib.loads(STUDY_TOML)
     structured = st.one_of(json_edits(settings_, STUDY_VALUES), plausible_edits(settings_), plausible_edits(settings_))
     content = data.draw(st.one_of(file_contents(STUDY_TOML.encode()),

@@ -361,8 +361,9 @@ def test_a_corrupt_dataset_npz_is_one_line(cli, tmp_path):
     no_traceback(result)
 
 
-def test_a_network_too_large_for_memory_is_refused_before_allocating(cli):
-    result = cli("train", "--hidden", "100000,100000", "--quiet")
+@pytest.mark.parametrize("command", ["train", "gradcheck", "diagnose"])
+def test_a_network_too_large_for_memory_is_refused_before_allocating(cli, command):
+    result = cli(command, "--hidden", "100000,100000", "--quiet")
     assert result.exit_code == 2
     assert "--hidden: hidden_layer_sizes (100000, 100000) need about" in result.stderr
     assert "more than this machine's" in result.stderr

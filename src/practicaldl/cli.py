@@ -1006,6 +1006,7 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     classes = np.unique(data.y_train)
     Y = LabelBinarizer().fit(classes).transform(data.y_train[:max_samples]).T.astype(np.float64)  # (n_L, m)
     output = "sigmoid" if len(classes) == 2 else "softmax"
+    _check_fresh_network(sizes, data)
     rng = np.random.RandomState(seed)
     params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=rng)
     for k in params:  # zero biases would put units exactly at a ReLU kink (an example whose inputs dropout removed)
@@ -1028,6 +1029,14 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     source = {"dataset": data.name, "layer_dims": [X.shape[0], *sizes, Y.shape[0]], "init": init, "l2": l2,
               "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug, "method": method}
     return report, source
+
+
+def _check_fresh_network(sizes: tuple, data) -> None:
+    """Refuse a fresh network too large for this machine's memory before it is drawn."""
+    from .estimator import check_network_memory
+
+    n_classes = len(np.unique(data.y_train))
+    check_network_memory([data.X_train.shape[1], *sizes, 1 if n_classes <= 2 else n_classes], len(data.y_train))
 
 
 # -- diagnose --------------------------------------------------------------------------------------
@@ -1092,6 +1101,7 @@ def diagnose(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str
             from .estimator import NeuralNetClassifier
 
             data = _load_data(dataset, table)
+            _check_fresh_network(parse_hidden(hidden), data)
             clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
                                       random_state=seed)
             report = run_diagnose(clf, data.X_train, data.y_train)
