@@ -172,7 +172,8 @@ def deferred_signals(signals=(signal.SIGINT, signal.SIGTERM)):
     previous = {}
     try:
         for signum in signals:
-            previous[signum] = signal.signal(signum, lambda n, frame: received.append(n))
+            if signal.getsignal(signum) is not None:  # None: a handler set outside Python, which we leave alone
+                previous[signum] = signal.signal(signum, lambda n, frame: received.append(n))
         yield
     finally:
         for signum, handler in previous.items():
