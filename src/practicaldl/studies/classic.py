@@ -60,8 +60,8 @@ def optimization_study(*, quick: bool = False) -> StudyConfig:
     momentum at 0.1 and Adam at 0.01 with the course's scheduled decay (``lr0 / (1 + floor(epoch /
     1000))``). ``OPTIMIZATION_EPOCHS`` epochs (the course runs 5000), seeds ``OPTIMIZATION_SEEDS``.
     """
-    epochs, seeds = (200, (3,)) if quick else (OPTIMIZATION_EPOCHS, OPTIMIZATION_SEEDS)
-    decay = {"decay_rate": 1.0, "decay_interval": 1000}
+    epochs, seeds, interval = (200, (3,), 100) if quick else (OPTIMIZATION_EPOCHS, OPTIMIZATION_SEEDS, 1000)
+    decay = {"decay_rate": 1.0, "decay_interval": interval}
     return StudyConfig(
         name="optimization", title="Optimization: gradient descent, momentum, Adam; learning-rate decay",
         dataset="course_moons", hidden_layer_sizes=(5, 2), init="he", batch_size=64, max_iter=epochs, seeds=seeds,
@@ -78,7 +78,7 @@ def optimization_study(*, quick: bool = False) -> StudyConfig:
             f"keep the demo short), seeds {list(seeds)}. At learning rate 0.0007 gradient descent and momentum "
             "(beta 0.9) crawl: after all those epochs they are still far from the boundary Adam (beta1 0.9, "
             "beta2 0.999) finds, because Adam scales each parameter's step by its own gradient history. With a "
-            "larger rate that decays (lr0 / (1 + floor(epoch / 1000)): gradient descent and momentum from 0.1, "
+            f"larger rate that decays (lr0 / (1 + floor(epoch / {interval}))): gradient descent and momentum from 0.1, "
             "Adam from 0.01) all three reach about the same accuracy. Bias is judged against a target error of "
             "0.03, about the best possible at this noise."),
     )
