@@ -237,8 +237,8 @@ def _table(table: dict):
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout (and nothing else there).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bars, tables or messages; errors still go to stderr.")
-DATASET_HELP = ("A built-in dataset (circles, moons, course_moons, noisy, breast_cancer, digits), a table (.csv, .tsv, .parquet: "
-                "see the table options) or a .npz / .mat file.")
+DATASET_HELP = ("A built-in dataset (circles, moons, course_moons, noisy, breast_cancer, digits), a table (.csv, "
+                ".tsv, .parquet: see the table options) or a .npz / .mat file.")
 # the network that gradcheck and diagnose look at: a saved model, or a fresh one from these flags
 MODEL_OPT = typer.Option(None, "--model", "-m", metavar="MODEL", help="A saved model (MODEL.npz + .json).")
 DATASET_OPT = typer.Option("circles", "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP)
@@ -830,7 +830,7 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
               max_samples: int = typer.Option(64, "--max-samples", metavar="N", help="Examples used (the first ones)."),
               epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS",
                                             help="The gradient check's finite-difference step: (J(theta + EPS) - "
-                                                 "J(theta - EPS)) / (2 EPS), at the first look (default 1e-7)."),
+                                                 "J(theta - EPS)) / (2 EPS), at the first look."),
               plant_bug: Optional[str] = typer.Option(None, "--plant-bug", metavar="GRADIENT",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
               code: Optional[Path] = typer.Option(None, "--code", metavar="FILE.py",

@@ -34,7 +34,7 @@ from .engine.schedules import make_schedule
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
-    """A fully-connected network trained by gradient descent, momentum, RMSprop or Adam, with the choices that matter.
+    """A fully-connected network trained by gradient descent, momentum, RMSprop or Adam.
 
     Parameters
     ----------
@@ -175,8 +175,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             get_optimizer(self.optimizer)
             return
         own = self.optimizer.config()
-        defaults = {"learning_rate": 0.01, **DEFAULT_SETTINGS}
-        for name, default in defaults.items():
+        defaults = NeuralNetClassifier.__init__.__kwdefaults__
+        for name in ("learning_rate", *DEFAULT_SETTINGS):
+            default = defaults[name]
             value = settings[name]
             if value != default and own.get(name, default) != value:
                 raise ValueError(f"{name}={value!r} contradicts optimizer={self.optimizer!r}: with an Optimizer "

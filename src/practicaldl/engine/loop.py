@@ -101,8 +101,6 @@ def _numerical_error(what: str, iteration: int, learning_rate: float) -> Numeric
     )
 
 
-
-
 def _exploded(cost: float, history: History) -> bool:
     """Non-finite, or above ``DIVERGENCE_FACTOR * (cost_1 + 1)``: gradient descent with a workable
     learning rate never climbs that far above its starting cost; overshooting steps do within a
