@@ -109,6 +109,27 @@ configurations = [{label = "zeros", init = "zeros"}, {init = "random", init_scal
         StudyConfig.from_toml(path)
 
 
+def test_a_toml_study_grids_over_optimizers_with_their_settings(tmp_path):
+    path = tmp_path / "optimizers.toml"
+    path.write_text("""
+name = "optimizers"
+dataset = "course_moons"
+hidden_layer_sizes = [5, 2]
+batch_size = 64
+learning_rate = 0.01
+optimizer = ["gd", "momentum", "adam"]
+beta1 = 0.8
+decay_rate = 1.0
+decay_interval = 100
+""")
+    study = StudyConfig.from_toml(path)
+    assert study.optimizer == ("gd", "momentum", "adam") and study.configuration_labels == [
+        "optimizer=gd", "optimizer=momentum", "optimizer=adam"]
+    assert {(r.optimizer, r.beta1, r.decay_rate, r.decay_interval) for r in study.expand()} == {
+        ("gd", 0.8, 1.0, 100), ("momentum", 0.8, 1.0, 100), ("adam", 0.8, 1.0, 100)}
+    assert StudyConfig.from_dict(study.to_dict()) == study
+
+
 # -- runs ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_study():
