@@ -8,6 +8,7 @@ then writes, each file atomically (temporary file + ``os.replace``)::
     out_dir/index.html       tables + figures embedded as base64 PNG, each linked to its file
     out_dir/summary.md       the tables in Markdown, figures linked
     out_dir/figures/*.png    <study>-cost.png        cost per iteration, every configuration, one axis
+                             <study>-learning-rate.png  learning rate per epoch (when a schedule changes it)
                              <study>-boundaries.png  decision boundaries, one panel per configuration (2-D data)
                              <study>-accuracy.png    train / test accuracy, mean +- std over seeds
                              <study>-weights.png     histograms of each layer's weights after training
