@@ -3,15 +3,16 @@
 Run from the repository root (``pip install -e ".[bench]"`` adds PyTorch; without it its rows
 are skipped)::
 
-    python benchmarks/bench_training.py                 # all four workloads, about 3 minutes on 2 cores
+    python benchmarks/bench_training.py                 # all five workloads, about 6 minutes on 2 cores
     python benchmarks/bench_training.py --quick         # smaller sizes, fewer rounds: a smoke run
     python benchmarks/bench_training.py --only small,large --rounds 7 --json /tmp/out.json
 
 Workloads (what each measures is in ``benchmarks/README.md``): ``small`` (the course's circles,
 [2, 10, 5, 1], 15000 full-batch iterations), ``large`` ([784, 1024, 1024, 1], float32, minibatch
 256, one epoch of 60000 synthetic examples), ``memory`` (the peak resident memory of ``large``,
-a fresh process per variant) and ``scaling`` (one epoch of [100, 256, 128, 1] on 10k to 1M
-examples). Every measurement goes to the JSON file (default
+a fresh process per variant), ``scaling`` (one epoch of [100, 256, 128, 1] on 10k to 1M
+examples) and ``optimizers`` (the ``large`` epoch with momentum, RMSprop and Adam against
+gradient descent, beside PyTorch's Adam / SGD). Every measurement goes to the JSON file (default
 ``benchmarks/results/bench_training.json``, ignored by git).
 """
 
@@ -54,7 +55,9 @@ DEFAULT_JSON = ROOT / "results" / "bench_training.json"
 LARGE_DIMS = [784, 1024, 1024, 1]
 SCALING_DIMS = [100, 256, 128, 1]
 TARGETS = {"small": {"course loop (NumPy)": 0.7, "PyTorch autograd": 0.25}, "large": {"GEMM-only floor": 1.25},
-           "memory_mb": 100.0}
+           "memory_mb": 100.0, "optimizers": {"adam": 1.35}}
+#: Learning rates of the optimizers workload: steps that neither diverge nor stall in one epoch
+OPTIMIZER_RATES = {"gd": 0.01, "momentum": 0.01, "rmsprop": 1e-4, "adam": 1e-4}
 
 
 # == the course-style NumPy loop (what a student writes after the course) =======================
@@ -134,8 +137,9 @@ def course_model(X, Y, layer_dims, learning_rate, num_iterations, mini_batch_siz
 
 
 # == PyTorch (CPU, autograd) ====================================================================
-def torch_fit(X, y, hidden, learning_rate, iterations, batch_size=None, seed=0):
-    """nn.Sequential of Linear/ReLU, BCEWithLogitsLoss, SGD; X (m, n_x) shared with NumPy (no copy)."""
+def torch_fit(X, y, hidden, learning_rate, iterations, batch_size=None, seed=0, optimizer="SGD"):
+    """nn.Sequential of Linear/ReLU, BCEWithLogitsLoss, ``torch.optim.<optimizer>`` (SGD, Adam) with its
+    defaults; X (m, n_x) shared with NumPy (no copy)."""
     torch.manual_seed(seed)
     dtype = torch.float32 if X.dtype == np.float32 else torch.float64
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype(X.dtype).reshape(-1, 1))
@@ -144,7 +148,7 @@ def torch_fit(X, y, hidden, learning_rate, iterations, batch_size=None, seed=0):
         layers += [torch.nn.Linear(n_in, n, dtype=dtype), torch.nn.ReLU()]
         n_in = n
     model = torch.nn.Sequential(*layers, torch.nn.Linear(n_in, 1, dtype=dtype))
-    loss_fn, opt = torch.nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=learning_rate)
+    loss_fn, opt = torch.nn.BCEWithLogitsLoss(), getattr(torch.optim, optimizer)(model.parameters(), lr=learning_rate)
     m = X.shape[0]
     for _ in range(iterations):
         batches = [(Xt, yt)] if batch_size is None else (
@@ -310,6 +314,61 @@ def torch_epoch_in_child(m: int, batch_size: int) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
+def workload_optimizers(m: int, rounds: int, batch_size: int = 256) -> dict:
+    """The ``large`` epoch with each optimizer, in turn in one process (gradient descent and Adam back
+    to back, swapping places); each figure is the median of the per-round ratios optimizer / gd.
+    PyTorch's Adam / SGD ratio is measured the same way, in a child process."""
+    X, y = synthetic(m, LARGE_DIMS[0], np.float32)
+    clfs = {name: pdl.NeuralNetClassifier(hidden_layer_sizes=tuple(LARGE_DIMS[1:-1]), optimizer=name,
+                                          learning_rate=lr, max_iter=1, batch_size=batch_size, random_state=0)
+            for name, lr in OPTIMIZER_RATES.items()}
+    variants = {name: (lambda clf=clf: timed(lambda: clf.fit(X, y))) for name, clf in clfs.items()}
+    times = run_rounds(variants, rounds, pair=("gd", "adam"))
+    per = math.ceil(m / batch_size)
+    out = {"median_s": {k: statistics.median(v) for k, v in times.items()}, "times_s": times, "ratios": {},
+           "ratio_range": {}, "m": m, "batch_size": batch_size, "rounds": rounds,
+           "n_parameters": int(sum(p.size for p in clfs["adam"].parameters_.values()))}
+    for name, values in times.items():
+        ratios = [a / b for a, b in zip(values, times["gd"])]
+        out["ratios"][name], out["ratio_range"][name] = statistics.median(ratios), [min(ratios), max(ratios)]
+    if torch is not None:
+        child = subprocess.run([sys.executable, __file__, "--torch-optimizers-child", str(m), str(batch_size),
+                                str(rounds)], capture_output=True, text=True, check=True)
+        out["torch"] = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"\n5. optimizers: the large epoch ({m} x 784 float32, {LARGE_DIMS}, minibatch {batch_size}, "
+          f"{out['n_parameters']} parameters), {rounds} rounds")
+    print(f"  {'optimizer':<22} {'median':>9} {'us/minibatch':>14} {'/ gd':>9} {'rounds':>15} {'target':>12}")
+    for name, med in out["median_s"].items():
+        low, high = out["ratio_range"][name]
+        target = TARGETS["optimizers"].get(name)
+        verdict = "" if target is None else f"<= {target}x " + ("ok" if out["ratios"][name] <= target else "MISSED")
+        print(f"  {name:<22} {med:>8.3f}s {med / per * 1e6:>14.1f} {out['ratios'][name]:>8.3f}x "
+              f"{low:>7.2f}-{high:.2f}x {verdict:>12}")
+    if "torch" in out:
+        t = out["torch"]
+        print(f"  {'PyTorch SGD':<22} {t['median_s']['SGD']:>8.3f}s {t['median_s']['SGD'] / per * 1e6:>14.1f}")
+        print(f"  {'PyTorch Adam':<22} {t['median_s']['Adam']:>8.3f}s {t['median_s']['Adam'] / per * 1e6:>14.1f} "
+              f"{t['ratio']:>8.3f}x {t['ratio_range'][0]:>7.2f}-{t['ratio_range'][1]:.2f}x  (Adam / SGD)")
+    return out
+
+
+def torch_optimizers_child(m: int, batch_size: int, rounds: int) -> dict:
+    """In a fresh process (see torch_epoch_child): PyTorch's epoch with SGD and with Adam, in turn,
+    after a warm-up of each; the median of the per-round ratios Adam / SGD."""
+    if load_torch() is None:
+        return {"skipped": "PyTorch is not installed"}
+    X, y = synthetic(m, LARGE_DIMS[0], np.float32)
+    hidden = tuple(LARGE_DIMS[1:-1])
+    variants = {name: (lambda name=name, lr=lr: timed(lambda: torch_fit(X, y, hidden, lr, 1, batch_size=batch_size,
+                                                                         optimizer=name)))
+                for name, lr in (("SGD", OPTIMIZER_RATES["gd"]), ("Adam", OPTIMIZER_RATES["adam"]))}
+    times = run_rounds(variants, rounds, pair=("SGD", "Adam"))
+    ratios = [a / s for a, s in zip(times["Adam"], times["SGD"])]
+    return {"median_s": {k: statistics.median(v) for k, v in times.items()}, "times_s": times,
+            "ratio": statistics.median(ratios), "ratio_range": [min(ratios), max(ratios)],
+            "threads": torch.get_num_threads()}
+
+
 def _vm(field: str) -> float:
     """A /proc/self/status field in MiB (VmRSS: now, VmHWM: the peak)."""
     with open("/proc/self/status") as f:
@@ -433,7 +492,7 @@ def write_json(path: Path, record: dict):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds (a smoke run)")
-    parser.add_argument("--only", default="small,large,memory,scaling", help="comma-separated workloads")
+    parser.add_argument("--only", default="small,large,memory,scaling,optimizers", help="comma-separated workloads")
     parser.add_argument("--rounds", type=int, default=None, help="rounds of the small and large workloads (default 5)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the results")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows even if it is installed")
@@ -441,6 +500,7 @@ def main(argv=None) -> int:
                         help="keep the environment's OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (default: run without them)")
     parser.add_argument("--memory-child", nargs=2, metavar=("VARIANT", "M"), help=argparse.SUPPRESS)
     parser.add_argument("--torch-child", nargs=2, metavar=("M", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--torch-optimizers-child", nargs=3, metavar=("M", "BATCH", "ROUNDS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         print(json.dumps(memory_child(args.memory_child[0], int(args.memory_child[1]))))
@@ -448,12 +508,15 @@ def main(argv=None) -> int:
     if args.torch_child:
         print(json.dumps(torch_epoch_child(*map(int, args.torch_child))))
         return 0
+    if args.torch_optimizers_child:
+        print(json.dumps(torch_optimizers_child(*map(int, args.torch_optimizers_child))))
+        return 0
     status = None if args.env_blas else rerun_without_blas_overrides(sys.argv[1:] if argv is None else list(argv))
     if status is not None:
         return status
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
-    if wanted - {"small", "large", "memory", "scaling"}:
-        parser.error(f"--only must name workloads among small, large, memory, scaling; got {sorted(wanted)}")
+    if wanted - {"small", "large", "memory", "scaling", "optimizers"}:
+        parser.error(f"--only must name workloads among small, large, memory, scaling, optimizers; got {sorted(wanted)}")
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds must be a positive integer, got {args.rounds}")
     load_torch(not args.no_torch)
@@ -476,6 +539,8 @@ def main(argv=None) -> int:
     if "scaling" in wanted:
         record["scaling"] = workload_scaling([10_000, 30_000, 100_000] if q else [10_000, 100_000, 1_000_000],
                                              1 if q else 3)
+    if "optimizers" in wanted:
+        record["optimizers"] = workload_optimizers(6000 if q else 60000, rounds)
     record.update(total_s=time.perf_counter() - t0, loadavg_at_end=os.getloadavg())
     write_json(args.json, record)
     print(f"\ntotal {record['total_s']:.0f} s; load average at the end {record['loadavg_at_end'][0]:.2f}; "

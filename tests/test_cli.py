@@ -49,6 +49,13 @@ def test_every_command_has_help_with_examples(cli, command):
     (["predict", "nomodel", "x.csv"], "does not exist"),
     (["report", "nowhere"], "'nowhere' does not exist"),
     (["demo", "--jobs", "0", "--out", "rep"], "--jobs: it must be a positive integer or -1, got 0"),
+    (["train", "--optimizer", "sgd"], "--optimizer: optimizer must be one of ['adam', 'gd', 'momentum', 'rmsprop']"),
+    (["train", "--optimizer", "adam", "--beta1", "1"], "--beta1: beta1 must be a number in [0, 1), got 1.0"),
+    (["train", "--optimizer", "adam", "--epsilon", "0"], "--epsilon: epsilon must be a positive finite number, got 0.0"),
+    (["train", "--decay-interval", "100"], "--decay-interval: decay_interval needs a decay_rate"),
+    (["compare", "--optimizer", "adamw", "--out", "rep"], "--optimizer: optimizer must be one of"),
+    (["compare", "--beta", "1.5", "--out", "rep"], "--beta: beta must be a number in [0, 1), got 1.5"),
+    (["compare", "--decay-rate", "-1", "--out", "rep"], "--decay-rate: decay_rate must be a non-negative finite"),
 ])
 def test_bad_usage_exits_2_with_a_message_and_leaves_no_files(cli, tmp_path, args, needle):
     result = cli(*args)
@@ -84,6 +91,40 @@ def test_train_saves_a_model_that_predict_uses_identically(cli, tmp_path):
     np.save(tmp_path / "points.npy", data.X_test[:7])
     plain = cli("predict", "net.npz", "points.npy")
     assert plain.exit_code == 0 and plain.stdout.split() == [str(v) for v in pred["predictions"]]
+
+
+def test_train_with_an_optimizer_and_a_decay_records_them(cli, tmp_path):
+    result = cli("train", "-d", "course_moons", "--hidden", "5,2", "--optimizer", "adam", "--lr", "0.01", "--beta2",
+                 "0.99", "--epsilon", "1e-7", "--decay-rate", "1", "--decay-interval", "10", "--batch-size", "64",
+                 "--max-iter", "25", "--seed", "3", "--model", "adam", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = _json(result)
+    assert out["optimizer"] == {"name": "adam", "learning_rate": 0.01, "beta1": 0.9, "beta2": 0.99, "epsilon": 1e-7,
+                                "schedule": {"name": "InverseTimeDecay", "decay_rate": 1.0, "decay_interval": 10}}
+    assert out["final_learning_rate"] == pytest.approx(0.01 / 3, rel=1e-15)  # epochs 21-24 (0-based): lr0 / (1 + floor(20 / 10))
+    clf = load_model(tmp_path / "adam")
+    assert {k: clf.get_params()[k] for k in ("optimizer", "beta2", "epsilon", "decay_rate", "decay_interval")} == {
+        "optimizer": "adam", "beta2": 0.99, "epsilon": 1e-7, "decay_rate": 1.0, "decay_interval": 10}
+    table = cli("train", "-d", "course_moons", "--hidden", "5,2", "--optimizer", "momentum", "--beta", "0.8",
+                "--max-iter", "5", "--model", "m")
+    assert table.exit_code == 0 and "momentum (beta 0.8)" in table.stdout
+
+
+def test_the_two_epsilons_are_told_apart(cli):
+    """gradcheck's --epsilon is the finite-difference step; train's and compare's are Adam's."""
+    import typer
+
+    from practicaldl.cli import app
+
+    def epsilon_help(command):
+        cmd = typer.main.get_command(app).commands[command]
+        return next(p.help for p in cmd.get_params(typer.Context(cmd)) if "--epsilon" in p.opts)
+
+    assert epsilon_help("gradcheck").startswith("The gradient check's finite-difference step")
+    for command in ("train", "compare"):
+        assert epsilon_help(command).startswith("Adam's and RMSprop's epsilon, added to sqrt(s)")
+    check = cli("gradcheck", "--hidden", "3", "--epsilon", "1e-6", "--json")
+    assert check.exit_code == 0 and _json(check)["epsilon"] == 1e-6
 
 
 def test_train_table_and_quiet(cli):
@@ -124,6 +165,23 @@ def test_compare_writes_a_report_and_report_rerenders_the_same_tables(cli, tmp_p
     rerender = cli("report", "rep", "--out", "again", "--json")
     assert rerender.exit_code == 0, rerender.stderr
     assert _json(rerender)["tables"] == out["tables"]
+
+
+def test_compare_grids_over_optimizers(cli, tmp_path):
+    result = cli("compare", "-d", "course_moons", "--hidden", "5,2", "--batch-size", "64", "--lr", "0.01",
+                 "--optimizer", "gd", "--optimizer", "momentum", "--optimizer", "adam", "--beta", "0.8",
+                 "--decay-rate", "1", "--decay-interval", "10", "--max-iter", "30", "--seed", "3", "--out", "rep",
+                 "--json", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    out = _json(result)
+    assert [row[0] for row in out["tables"][0]["rows"]] == ["optimizer=gd", "optimizer=momentum", "optimizer=adam"]
+    assert "figures/compare-learning-rate.png" in out["files"]
+    records = json.loads((tmp_path / "rep" / "results.json").read_text())["sections"][0]["records"]
+    assert [(r["config"]["optimizer"], r["config"]["beta"]) for r in records] == [("gd", 0.8), ("momentum", 0.8),
+                                                                                  ("adam", 0.8)]
+    assert records[0]["learning_rate_history"][0] == 0.01
+    assert records[0]["learning_rate_history"][-1] == pytest.approx(0.01 / 3, rel=1e-15)
+    assert load_model(tmp_path / "rep" / records[2]["model_path"]).get_params()["optimizer"] == "adam"
 
 
 def test_compare_from_toml(cli, tmp_path):
@@ -199,11 +257,14 @@ def test_demo_quick_writes_the_report(cli, tmp_path):
     out = _json(result)
     assert out["index"] == "rep/index.html" and any("QUICK" in n for n in out["notes"])
     titles = [t["title"] for t in out["tables"]]
-    assert titles[:2] == ["Initialization: zeros vs large random vs He", "Regularization: none vs L2 vs dropout"]
+    assert titles[:3] == ["Initialization: zeros vs large random vs He", "Regularization: none vs L2 vs dropout",
+                          "Optimization: gradient descent, momentum, Adam; learning-rate decay"]
     assert "Gradient checking" in titles
     files = set(out["files"])
-    for name in ("initialization", "regularization"):
+    for name in ("initialization", "regularization", "optimization"):
         assert {f"figures/{name}-cost.png", f"figures/{name}-boundaries.png", f"figures/{name}-accuracy.png"} <= files
+    assert "figures/optimization-learning-rate.png" in files  # only the optimization study's rates change
+    assert not any(f.endswith("-learning-rate.png") and "optimization" not in f for f in files)
 
 
 def test_python_dash_m_runs_the_app():
@@ -227,6 +288,12 @@ def test_full_demo_shows_the_classic_results(cli, tmp_path):
     assert he3["test_accuracy"] == 0.96 and abs(he3["train_accuracy"] - 0.9933333) < 1e-6  # the course's numbers
     gaps = {row["configuration"]: row["gap_mean"] for row in reg}
     assert gaps["none"] > gaps["L2 0.7"] and gaps["none"] > gaps["dropout 0.86"]
+    # the course's week 2: at 0.0007 gradient descent and momentum stall far below Adam; with decay all three meet
+    optimization = json.loads((tmp_path / "rep" / "results.json").read_text())["sections"][2]["aggregate"]
+    accuracy = {row["configuration"]: row["train_accuracy_mean"] for row in optimization}
+    assert accuracy["adam 0.0007"] - max(accuracy["gd 0.0007"], accuracy["momentum 0.0007"]) > 0.1
+    decayed = [accuracy[k] for k in ("gd 0.1 + decay", "momentum 0.1 + decay", "adam 0.01 + decay")]
+    assert min(decayed) > 0.92 and max(decayed) - min(decayed) < 0.02
     assert elapsed < 300
 
 

@@ -172,6 +172,19 @@ def test_early_stopping_restores_the_best_weights():
         (dict(init_scale=0), "init_scale must be a positive finite number, got 0"),
         (dict(random_state="x"), "random_state must be None, an int"),
         (dict(early_stopping=True, validation_fraction=1.0), r"validation_fraction must be in \(0, 1\), got 1.0"),
+        (dict(optimizer="sgd"), r"optimizer must be one of \['adam', 'gd', 'momentum', 'rmsprop'\] or an Optimizer, "
+                                r"got 'sgd'"),
+        (dict(optimizer=None), r"optimizer must be one of .* got None"),
+        (dict(optimizer="momentum", beta=1.0), r"beta must be a number in \[0, 1\), got 1.0"),
+        (dict(beta1=-0.1), r"beta1 must be a number in \[0, 1\), got -0.1"),  # checked whichever the optimizer
+        (dict(optimizer="adam", beta2=1.5), r"beta2 must be a number in \[0, 1\), got 1.5"),
+        (dict(optimizer="adam", epsilon=0.0), r"epsilon must be a positive finite number, got 0.0"),
+        (dict(decay_rate=-1.0), r"decay_rate must be a non-negative finite number, got -1.0"),
+        (dict(decay_rate=1.0, decay_interval=0), r"decay_interval must be a positive integer, got 0"),
+        (dict(decay_interval=100), r"decay_interval needs a decay_rate"),
+        (dict(optimizer=pdl.Adam(0.01), learning_rate=0.1), r"learning_rate=0.1 contradicts optimizer=Adam\("),
+        (dict(optimizer=pdl.Adam(0.1), beta=0.5), r"beta=0.5 contradicts optimizer=Adam"),
+        (dict(optimizer=pdl.Momentum(0.1), decay_rate=1.0), r"decay_rate=1.0 and decay_interval=None contradict"),
     ],
 )
 def test_bad_parameters_are_named(params, message, moons):
@@ -288,3 +301,68 @@ def test_dataframes_keep_their_feature_names(moons, tmp_path):
     np.testing.assert_array_equal(loaded.predict(test), clf.predict(test))
     with pytest.raises(ValueError, match=r"the columns \['kind'\] are not numeric.*OneHotEncoder"):
         pdl.NeuralNetClassifier(**FAST).fit(X.assign(kind=["a", "b"] * (len(X) // 2)), moons.y_train)
+
+
+# -- optimizers -------------------------------------------------------------------------------------
+OPT = dict(hidden_layer_sizes=(5, 2), batch_size=64, random_state=3)
+
+
+def test_check_estimator_passes_with_adam_and_a_decay():
+    results = check_estimator(pdl.NeuralNetClassifier(optimizer="adam", batch_size=32, decay_rate=0.5,
+                                                      decay_interval=50, max_iter=100, random_state=0), on_fail=None)
+    assert [r["check_name"] for r in results if r["status"] == "failed"] == []
+
+
+def test_the_defaults_are_gradient_descent_as_before(moons):
+    """optimizer="gd" with its settings at their defaults: the same bits as the loop's gradient descent."""
+    clf = pdl.NeuralNetClassifier((8,), **FAST).fit(moons.X_train, moons.y_train)
+    assert isinstance(clf.optimizer_, pdl.GradientDescent) and clf.optimizer_.t == 300
+    params0 = pdl.initialize_parameters([2, 8, 1], rng=np.random.RandomState(0))
+    params, history = pdl.train(params0, moons.X_train.T, moons.y_train[None, :].astype(float), learning_rate=0.1,
+                                max_iter=300, rng=np.random.RandomState(0))
+    assert all(np.array_equal(params[k], clf.parameters_[k]) for k in params)
+    assert clf.learning_rate_history_ == [0.1] * 300 and clf.cost_history_ == history.cost
+
+
+def test_an_optimizer_instance_trains_as_a_copy_and_equals_its_name(moons):
+    adam = pdl.Adam(0.005, beta1=0.8, schedule=pdl.InverseTimeDecay(1.0, 10))
+    by_instance = pdl.NeuralNetClassifier(optimizer=adam, max_iter=30, **OPT).fit(moons.X_train, moons.y_train)
+    assert adam.t == 0 and adam.scratch is None and not hasattr(adam, "v")  # the instance is left as it was
+    assert by_instance.get_params()["optimizer"] is adam
+    by_name = pdl.NeuralNetClassifier(optimizer="adam", learning_rate=0.005, beta1=0.8, decay_rate=1.0,
+                                      decay_interval=10, max_iter=30, **OPT).fit(moons.X_train, moons.y_train)
+    assert all(np.array_equal(by_instance.parameters_[k], by_name.parameters_[k]) for k in by_name.parameters_)
+    assert by_instance.learning_rate_history_ == by_name.learning_rate_history_
+    assert by_name.learning_rate_history_[::10] == pytest.approx([0.005, 0.005, 0.0025])  # lr0 / (1 + floor(i / 10))
+    assert by_name.learning_rate_history_[10:12] == [0.005, 0.0025]  # the rate drops after epoch 10
+    state = by_name.optimizer_
+    assert state.t == 30 * 5 and state.v.shape == state.s.shape == (sum(p.size for p in by_name.parameters_.values()),)
+    assert state.scratch is None
+    # the settings here may repeat the instance's (or stay at their defaults)
+    pdl.NeuralNetClassifier(optimizer=adam, learning_rate=0.005, beta1=0.8, decay_rate=1.0, decay_interval=10,
+                            max_iter=2, **OPT).fit(moons.X_train, moons.y_train)
+    assert clone(by_instance).get_params()["optimizer"].config() == adam.config()
+
+
+def test_momentum_with_beta_0_fits_as_gradient_descent(moons):
+    fits = [pdl.NeuralNetClassifier(optimizer=name, beta=0.0, learning_rate=0.3, max_iter=40, **OPT)
+            .fit(moons.X_train, moons.y_train) for name in ("momentum", "gd")]
+    assert all(np.array_equal(fits[0].parameters_[k], fits[1].parameters_[k]) for k in fits[1].parameters_)
+
+
+def test_the_courses_story_on_its_moons():
+    """At learning rate 0.0007, 1000 epochs of minibatches of 64: gradient descent and momentum
+    crawl, Adam finds the boundary; with a larger rate that decays, all three reach it."""
+    data = pdl.load_dataset("course_moons")
+    fit = {}
+    for name, lr, decay in [("gd", 0.0007, None), ("momentum", 0.0007, None), ("adam", 0.0007, None),
+                            ("gd", 0.1, 1.0), ("momentum", 0.1, 1.0), ("adam", 0.01, 1.0)]:
+        clf = pdl.NeuralNetClassifier(optimizer=name, learning_rate=lr, decay_rate=decay,
+                                      decay_interval=500 if decay else None, max_iter=1000, **OPT)
+        fit[name, decay] = clf.fit(data.X_train, data.y_train)
+    accuracy = {key: clf.score(data.X_train, data.y_train) for key, clf in fit.items()}
+    assert accuracy["adam", None] > 0.9
+    assert accuracy["adam", None] - max(accuracy["gd", None], accuracy["momentum", None]) > 0.15
+    assert fit["adam", None].cost_history_[-1] < 0.5 * fit["gd", None].cost_history_[-1]
+    decayed = [accuracy[name, 1.0] for name in ("gd", "momentum", "adam")]
+    assert min(decayed) > 0.9 and max(decayed) - min(decayed) < 0.03

@@ -39,9 +39,9 @@ from .torch import TORCH_FILE_NAMES
 
 EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-APP_HELP = """practicaldl: see what initialization and regularization do, check gradients, compare choices.
+APP_HELP = """practicaldl: see what initialization, regularization and optimizers do, check gradients, compare choices.
 
-Start with [bold]practicaldl demo[/bold]: three classic studies, a report in ./practicaldl-report/index.html.
+Start with [bold]practicaldl demo[/bold]: four classic studies, a report in ./practicaldl-report/index.html.
 
 Commands, in short: demo (the main job), train (fit and save a model), compare (a study and its report; on this machine or a Dask cluster; resumable), search (a random search of hyperparameters), gradcheck, diagnose, report (re-render from results.json or a study folder), predict (a saved model on a file).
 
@@ -190,7 +190,8 @@ _OPTION_OF = {"keep_prob": "--keep-prob", "l2": "--l2", "learning_rate": "--lear
               "drop": "--drop", "sep": "--sep", "skip_rows": "--skip-rows", "impute": "--impute",
               "drop_missing": "--drop-missing", "test_size": "--test-size", "test": "--test",
               "split_seed": "--split-seed", "scheduler": "--scheduler", "retries": "--retries", "trials": "--trials",
-              "seed": "--seed"}
+              "seed": "--seed", "optimizer": "--optimizer", "beta": "--beta", "beta1": "--beta1", "beta2": "--beta2",
+              "decay_rate": "--decay-rate", "decay_interval": "--decay-interval"}
 
 
 def _usage_message(exc: Exception) -> str:
@@ -310,8 +311,8 @@ FORCE_OPT = typer.Option(False, "--force", help="Replace files in --out that pra
                                                 "(an index.html of your own, say); without it they are refused.")
 YES_OPT = typer.Option(False, "--yes", "-y", help=f"Run a study or search of more than {CONFIRM_RUNS:,} runs "
                                                   "(configurations x seeds); without it such a study is refused.")
-DATASET_HELP = ("A built-in dataset (circles, moons, noisy, breast_cancer, digits), a table (.csv, .tsv, .parquet: "
-                "see the table options) or a .npz / .mat file.")
+DATASET_HELP = ("A built-in dataset (circles, moons, course_moons, noisy, breast_cancer, digits), a table (.csv, "
+                ".tsv, .parquet: see the table options) or a .npz / .mat file.")
 # the network that gradcheck and diagnose look at: a saved model, or a fresh one from these flags
 MODEL_OPT = typer.Option(None, "--model", "-m", metavar="MODEL", help="A saved model (MODEL.npz + .json).")
 DATASET_OPT = typer.Option("circles", "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP)
@@ -337,6 +338,29 @@ RETRIES_OPT = typer.Option(3, "--retries", min=0, metavar="N",
                            help="Attempts after the first for a run whose worker process dies (joblib and --scheduler "
                                 "local; a cluster of your own uses its distributed.scheduler.allowed-failures).")
 SEED_HELP = "random_state of the network: initialization, minibatches and dropout masks all come from it."
+# the optimizer's settings (train, compare); each applies to the optimizers that use it
+OPTIMIZER_PANEL = "Optimizer options"
+OPTIMIZER_NAMES = "gd (gradient descent), momentum, rmsprop or adam"
+BETA_OPT = typer.Option(None, "--beta", metavar="BETA", rich_help_panel=OPTIMIZER_PANEL,
+                        help="Momentum's averaging rate in [0, 1): v = beta v + (1 - beta) dW (default 0.9).")
+BETA1_OPT = typer.Option(None, "--beta1", metavar="BETA1", rich_help_panel=OPTIMIZER_PANEL,
+                         help="Adam's averaging rate of the gradients, in [0, 1) (default 0.9).")
+BETA2_OPT = typer.Option(None, "--beta2", metavar="BETA2", rich_help_panel=OPTIMIZER_PANEL,
+                         help="Adam's and RMSprop's averaging rate of the squared gradients, in [0, 1) (default 0.999).")
+ADAM_EPSILON_OPT = typer.Option(None, "--epsilon", metavar="EPS", rich_help_panel=OPTIMIZER_PANEL,
+                                help="Adam's and RMSprop's epsilon, added to sqrt(s) in the step's denominator "
+                                     "(default 1e-8).")
+DECAY_RATE_OPT = typer.Option(None, "--decay-rate", metavar="RATE", rich_help_panel=OPTIMIZER_PANEL,
+                              help="Learning-rate decay after each epoch i: lr / (1 + RATE i) (default: none).")
+DECAY_INTERVAL_OPT = typer.Option(None, "--decay-interval", metavar="EPOCHS", rich_help_panel=OPTIMIZER_PANEL,
+                                  help="With --decay-rate, decay in steps: lr / (1 + RATE floor(i / EPOCHS)).")
+
+
+def _optimizer_settings(beta, beta1, beta2, epsilon, decay_rate, decay_interval) -> dict:
+    """The optimizer settings given on the command line (None: not given)."""
+    given = {"beta": beta, "beta1": beta1, "beta2": beta2, "epsilon": epsilon, "decay_rate": decay_rate,
+             "decay_interval": decay_interval}
+    return {k: v for k, v in given.items() if v is not None}
 
 # -- table options: one definition, added to every command that reads a dataset ----------------------
 TABLE_PANEL = "Table options (.csv, .tsv, .parquet)"
@@ -439,12 +463,13 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", met
          jobs: int = typer.Option(-1, "--jobs", "-j", metavar="N", help="Processes for the runs (-1: all cores)."),
          quick: bool = typer.Option(False, "--quick", help="Few iterations and one seed: a smoke test, not the study."),
          force: bool = FORCE_OPT, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
-    """[bold]The main job[/bold]: the three classic studies on built-in data, and a report a person opens.
+    """[bold]The main job[/bold]: the four classic studies on built-in data, and a report a person opens.
 
     Initialization (zeros / random x10 / He on circles), regularization (none / L2 / dropout on the noisy
-    2-D set) and gradient checking (a correct backprop passes, a planted bug in dW2 is found). Writes
-    results.json, figures/*.png, summary.md, index.html (self-contained) and models/ to --out, as one
-    set: they replace an earlier demo's together when the demo ends (an interrupted or failed demo
+    2-D set), optimization (gradient descent / momentum / Adam, with and without learning-rate decay, on
+    the course's moons) and gradient checking (a correct backprop passes, a planted bug in dW2 is found).
+    Writes results.json, figures/*.png, summary.md, index.html (self-contained) and models/ to --out, as
+    one set: they replace an earlier demo's together when the demo ends (an interrupted or failed demo
     leaves the old ones).
 
     Examples:
@@ -470,7 +495,8 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", met
             sections = _run_studies(studies, jobs, update.path, o)
             notes = _demo_notes(quick)
             sections.append(gradcheck_study())
-            doc = make_results(sections, title="practicaldl demo: initialization, regularization, gradient checking",
+            doc = make_results(sections, title="practicaldl demo: initialization, regularization, optimization, "
+                                                 "gradient checking",
                                notes=notes)
             written = write_files(update, render_files(doc))
         _finish(o, doc, out, written, tables(doc))
@@ -485,9 +511,12 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", met
 
 
 def _demo_notes(quick: bool) -> list:
+    from .studies.classic import OPTIMIZATION_EPOCHS
+
     notes = ["Each configuration runs over several seeds; tables give mean ± standard deviation over seeds. "
-             "The demo uses fewer seeds than a full study (3 per configuration) and, for regularization, "
-             "20000 iterations where the course runs 30000.",
+             "The demo uses fewer seeds than a full study (3 per configuration) and fewer iterations than the "
+             f"course in two studies: regularization 20000 where the course runs 30000, optimization "
+             f"{OPTIMIZATION_EPOCHS} epochs where it runs 5000.",
              "Seed 3 of the initialization study uses the course's settings exactly (the course reports "
              "zeros 0.5 / 0.5, random x10 0.83 / 0.86, He 0.9933 / 0.96 train / test accuracy).",
              "Re-render this report without retraining: practicaldl report DIR."]
@@ -622,7 +651,12 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
           l2: float = typer.Option(0.0, "--l2", metavar="L2", help="L2 strength: (l2 / 2m) sum ||W||^2."),
           keep_prob: float = typer.Option(1.0, "--keep-prob", metavar="P", help="Dropout keep probability in (0, 1]."),
           learning_rate: float = typer.Option(0.01, "--learning-rate", "--lr", metavar="RATE",
-                                              help="Gradient-descent step size."),
+                                              help="The optimizer's (initial) step size."),
+          optimizer: str = typer.Option("gd", "--optimizer", metavar="NAME", rich_help_panel=OPTIMIZER_PANEL,
+                                        help=f"The optimizer: {OPTIMIZER_NAMES}."),
+          beta: Optional[float] = BETA_OPT, beta1: Optional[float] = BETA1_OPT, beta2: Optional[float] = BETA2_OPT,
+          epsilon: Optional[float] = ADAM_EPSILON_OPT, decay_rate: Optional[float] = DECAY_RATE_OPT,
+          decay_interval: Optional[int] = DECAY_INTERVAL_OPT,
           max_iter: int = typer.Option(15000, "--max-iter", metavar="N", help="Iterations (epochs with --batch-size)."),
           batch_size: Optional[int] = typer.Option(None, "--batch-size", metavar="N",
                                                    help="Minibatch size (default: full batch)."),
@@ -646,6 +680,10 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
 
       practicaldl train -d penguins.csv --target species --impute median --lr 0.1 --max-iter 2000 --model penguins
 
+      practicaldl train -d course_moons --hidden 5,2 --optimizer adam --lr 0.0007 --batch-size 64 --max-iter 2000 --seed 3
+
+      practicaldl train -d course_moons --hidden 5,2 --optimizer momentum --lr 0.1 --decay-rate 1 --decay-interval 1000 --batch-size 64 --max-iter 2000
+
       practicaldl train -d wine_data.csv --no-header --skip-rows 1 --target -1 --model wine --json
     """
     o = Output(json_out, quiet)
@@ -657,8 +695,9 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
         from .io.models import check_replaceable_model, model_paths, save_model
 
         clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
-                                  learning_rate=learning_rate, max_iter=max_iter, batch_size=batch_size, l2=l2,
-                                  keep_prob=keep_prob, random_state=seed)
+                                  learning_rate=learning_rate, optimizer=optimizer, max_iter=max_iter,
+                                  batch_size=batch_size, l2=l2, keep_prob=keep_prob, random_state=seed,
+                                  **_optimizer_settings(beta, beta1, beta2, epsilon, decay_rate, decay_interval))
         clf._check_params()
         if model.exists() and model.is_dir():
             raise UsageProblem(f"invalid value for --model: it must be a file name stem, got the folder {str(model)!r}")
@@ -683,13 +722,15 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
         result = {"dataset": data.name, "split": info["split"]["description"],
                   "train_rows": int(len(data.y_train)), "test_rows": int(len(data.y_test)),
                   "train_accuracy": float(clf.score(data.X_train, data.y_train)), "test_accuracy": test_accuracy,
-                  "final_cost": float(clf.cost_history_[-1]), "n_iter": int(clf.n_iter_)}
+                  "final_cost": float(clf.cost_history_[-1]), "n_iter": int(clf.n_iter_),
+                  "optimizer": clf.optimizer_.describe(), "final_learning_rate": float(clf.learning_rate_history_[-1])}
         if info.get("kind") == "table":
             result.update(target=info["target"], features=info["features"], classes=clf.classes_.tolist())
         npz_path, json_path = save_model(clf, model, data=data, force=force)
         result.update(model=str(npz_path), metadata=str(json_path), warnings=warnings)
+        shown = {**result, "optimizer": _optimizer_line(clf.optimizer_)}
         o.show(_table({"title": f"practicaldl train: {data.name}", "columns": ["quantity", "value"],
-                       "rows": [[k, _short(v)] for k, v in result.items() if k not in ("warnings", "features")]}))
+                       "rows": [[k, _short(v)] for k, v in shown.items() if k not in ("warnings", "features")]}))
         o.message(f"Model saved: {npz_path} + {json_path.name}")
         o.json(result)
 
@@ -699,6 +740,17 @@ def _show_warnings(o: Output, warnings: list) -> None:
 
     for text in warnings:
         o.message(f"[yellow]Warning:[/yellow] {escape(text)}")
+
+
+def _optimizer_line(optimizer) -> str:
+    """``"adam (beta1 0.9, beta2 0.999, epsilon 1e-08), decay lr0 / (1 + 1 floor(epoch / 1000))"``."""
+    from .report.document import optimizer_text
+
+    text = optimizer_text(optimizer.name, optimizer.describe())
+    schedule = optimizer.schedule
+    if schedule is not None:
+        text += ", decay " + (schedule.describe() if hasattr(schedule, "describe") else repr(schedule))
+    return text
 
 
 def _short(v):
@@ -728,6 +780,13 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
                                                                  "(default 1: no dropout)."),
             learning_rate: Optional[List[float]] = typer.Option(None, "--learning-rate", "--lr", metavar="RATE",
                                                                 help="Grid axis; repeat (default 0.01)."),
+            optimizer: Optional[List[str]] = typer.Option(None, "--optimizer", metavar="NAME",
+                                                          rich_help_panel=OPTIMIZER_PANEL,
+                                                          help=f"Grid axis; repeat: --optimizer gd --optimizer adam. "
+                                                               f"{OPTIMIZER_NAMES} (default gd)."),
+            beta: Optional[float] = BETA_OPT, beta1: Optional[float] = BETA1_OPT, beta2: Optional[float] = BETA2_OPT,
+            epsilon: Optional[float] = ADAM_EPSILON_OPT, decay_rate: Optional[float] = DECAY_RATE_OPT,
+            decay_interval: Optional[int] = DECAY_INTERVAL_OPT,
             seed: Optional[List[int]] = typer.Option(None, "--seed", metavar="SEED",
                                                      help="Seeds; repeat (default 0, 1, 2)."),
             max_iter: Optional[int] = typer.Option(None, "--max-iter", metavar="N", help="Iterations (default 1000)."),
@@ -747,10 +806,11 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
                                                   help="Resume the study recorded in this folder (its configuration "
                                                        "is read from there; no study options)."),
             table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
-    """Run a study (a grid init x l2 x keep_prob x learning rate, over seeds) and write a report.
+    """Run a study (a grid init x l2 x keep_prob x learning rate x optimizer, over seeds) and write a report.
 
     The study comes from flags or from a TOML file (--config) whose keys are StudyConfig's fields
-    (name, dataset, hidden_layer_sizes, init, l2, keep_prob, learning_rate, seeds, max_iter, configurations, ...)
+    (name, dataset, hidden_layer_sizes, init, l2, keep_prob, learning_rate, optimizer, beta, beta1,
+    beta2, epsilon, decay_rate, decay_interval, seeds, max_iter, configurations, ...)
     and, for a table, a \\[table] section with the table options (target, features, drop, impute, ...).
     The report names the data (file, rows, columns, target, preprocessing, split), the network and
     every hyperparameter. The runs go to local processes (--jobs), a local Dask cluster (--scheduler
@@ -767,6 +827,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
 
       practicaldl compare -d penguins.csv --target species --impute median --lr 0.1 --l2 0 --l2 1
 
+      practicaldl compare -d course_moons --hidden 5,2 --batch-size 64 --lr 0.0007 --optimizer gd --optimizer momentum --optimizer adam --max-iter 2000
+
       practicaldl compare --config study.toml --jobs 2 --out report
 
       practicaldl compare --config study.toml --scheduler tcp://10.0.0.5:8786 --out report
@@ -780,7 +842,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
         flags = {"dataset": dataset, "hidden_layer_sizes": parse_hidden(hidden) if hidden else None,
                  "activation": activation, "init": init, "init_scale": init_scale, "l2": l2, "keep_prob": keep_prob,
                  "learning_rate": learning_rate, "seeds": seed, "max_iter": max_iter, "batch_size": batch_size,
-                 "name": name, "target_error": target_error}
+                 "name": name, "target_error": target_error, "optimizer": optimizer,
+                 **_optimizer_settings(beta, beta1, beta2, epsilon, decay_rate, decay_interval)}
         given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in flags.items() if v not in (None, [], ())}
         options = {**given, **({"config": config} if config else {}), **({"table": table} if table else {})}
         out, recorded = _study_options(resume, out, "study", options)
@@ -878,7 +941,8 @@ def gradcheck(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: st
                                        help="Seed of a fresh network's weights and biases and of the dropout masks."),
               max_samples: int = typer.Option(64, "--max-samples", metavar="N", help="Examples used (the first ones)."),
               epsilon: float = typer.Option(1e-7, "--epsilon", metavar="EPS",
-                                            help="Centred-difference step of the first look."),
+                                            help="The gradient check's finite-difference step: (J(theta + EPS) - "
+                                                 "J(theta - EPS)) / (2 EPS), at the first look."),
               plant_bug: Optional[str] = typer.Option(None, "--plant-bug", metavar="GRADIENT",
                                                       help="Double one gradient (e.g. dW2) to see the check catch it."),
               code: Optional[Path] = typer.Option(None, "--code", metavar="FILE.py",

@@ -8,6 +8,8 @@ validates them.
 
 With ``random_state=3``, ``hidden_layer_sizes=(10, 5)``, ``init="he"``, ``learning_rate=0.01``,
 ``max_iter=15000`` on the course's circles, the fit reproduces the course's He results exactly.
+The optimizer is gradient descent unless ``optimizer`` names another (momentum, RMSprop, Adam:
+``engine.optimizers``), optionally with the course's learning-rate decay.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from .core.validation import check_choice, check_keep_prob, check_non_negative, 
 from .diagnostics.inputs import SubnormalInputWarning, subnormal_warning
 from .diagnostics.monitor import TrainingMonitor
 from .engine.loop import train
+from .engine.optimizers import DEFAULT_SETTINGS, Optimizer, check_settings, get_optimizer, make_optimizer
+from .engine.schedules import make_schedule
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
-    """A fully-connected network trained by gradient descent, with the choices that matter.
+    """A fully-connected network trained by gradient descent, momentum, RMSprop or Adam.
 
     Parameters
     ----------
@@ -49,6 +53,25 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Multiplies the initial weights' standard deviation (``init="random", init_scale=10`` is
         the course's "random x10").
     learning_rate : float, default 0.01
+        The initial learning rate (the optimizer's step size).
+    optimizer : str or Optimizer, default "gd"
+        "gd" (gradient descent), "momentum" (uses ``beta``), "rmsprop" (``beta2``, ``epsilon``),
+        "adam" (``beta1``, ``beta2``, ``epsilon``), a name added to
+        ``practicaldl.engine.optimizers.OPTIMIZERS``, or an ``Optimizer`` instance (a copy of it
+        trains; its own learning rate, settings and schedule apply, and the settings here must
+        then be left at their defaults or equal its own).
+    beta : float, default 0.9
+        Momentum's averaging rate: ``v := beta v + (1 - beta) dW``; in [0, 1) (0 is gradient descent).
+    beta1, beta2 : float, default 0.9, 0.999
+        Adam's averaging rates of the gradients and of their squares (RMSprop uses ``beta2``); in [0, 1).
+    epsilon : float, default 1e-8
+        Added to ``sqrt(s)`` in RMSprop's and Adam's denominators; > 0.
+    decay_rate : float or None, default None
+        Learning-rate decay after each epoch i: ``learning_rate / (1 + decay_rate i)`` (the
+        course's ``update_lr``); None: a constant rate.
+    decay_interval : int or None, default None
+        With ``decay_rate``: decay in steps, ``learning_rate / (1 + decay_rate floor(i / decay_interval))``
+        (the course's ``schedule_lr_decay``).
     max_iter : int, default 15000
         Iterations; with minibatches, an iteration is one epoch.
     batch_size : int or None, default None
@@ -78,6 +101,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     ----------
     parameters_ : dict  ``W1, b1, ...`` in the course's layout.
     cost_history_ : list  cost per iteration (cross-entropy + L2 term), before that iteration's update.
+    learning_rate_history_ : list  the learning rate each iteration's updates used.
+    optimizer_ : Optimizer  the optimizer that trained, with its final state (``t``, ``v``, ``s``, ...).
     cross_entropy_history_ : list  cross-entropy alone.
     validation_cost_history_ : list  with early stopping.
     training_diagnostics_ : list  ``TrainingMonitor`` records (dicts), empty when ``monitor_every=0``.
@@ -85,7 +110,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, hidden_layer_sizes=(10, 5), *, activation="relu", init="he", init_scale=1.0,
-                 learning_rate=0.01, max_iter=15000, batch_size=None, l2=0.0, keep_prob=1.0,
+                 learning_rate=0.01, optimizer="gd", beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                 decay_rate=None, decay_interval=None, max_iter=15000, batch_size=None, l2=0.0, keep_prob=1.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=100, tol=1e-6,
                  random_state=None, verbose=False, monitor_every=0, blas_threads=None):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -93,6 +119,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.init = init
         self.init_scale = init_scale
         self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.beta = beta
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.decay_rate = decay_rate
+        self.decay_interval = decay_interval
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.l2 = l2
@@ -121,6 +154,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         check_choice("init", self.init, INITIALIZERS)
         check_positive("init_scale", self.init_scale)
         check_positive("learning_rate", self.learning_rate)
+        self._check_optimizer()
         check_positive("max_iter", self.max_iter, integer=True)
         if isinstance(self.monitor_every, bool) or not isinstance(self.monitor_every, numbers.Integral) \
                 or self.monitor_every < 0:
@@ -135,6 +169,36 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             check_positive("n_iter_no_change", self.n_iter_no_change, integer=True)
             check_non_negative("tol", self.tol)
         return sizes, keep_prob
+
+    def _optimizer_settings(self) -> dict:
+        return {"learning_rate": self.learning_rate, **{k: getattr(self, k) for k in DEFAULT_SETTINGS},
+                "decay_rate": self.decay_rate, "decay_interval": self.decay_interval}
+
+    def _check_optimizer(self) -> None:
+        """The optimizer settings; with an ``Optimizer`` instance, none may contradict it."""
+        settings = self._optimizer_settings()
+        check_settings(**{k: v for k, v in settings.items() if k != "learning_rate"})
+        if not isinstance(self.optimizer, Optimizer):
+            get_optimizer(self.optimizer)
+            return
+        own = self.optimizer.config()
+        defaults = NeuralNetClassifier.__init__.__kwdefaults__
+        for name in ("learning_rate", *DEFAULT_SETTINGS):
+            default = defaults[name]
+            value = settings[name]
+            if value != default and own.get(name, default) != value:
+                raise ValueError(f"{name}={value!r} contradicts optimizer={self.optimizer!r}: with an Optimizer "
+                                 f"instance, set {name} on the instance (or leave it at its default {default!r})")
+        schedule = make_schedule(self.decay_rate, self.decay_interval)
+        if schedule is not None and own["schedule"] != schedule:
+            raise ValueError(f"decay_rate={self.decay_rate!r} and decay_interval={self.decay_interval!r} contradict "
+                             f"optimizer={self.optimizer!r}: with an Optimizer instance, give it the schedule")
+
+    def _make_optimizer(self) -> Optimizer:
+        """A fresh optimizer for one fit: a copy of the instance, or one built from the settings."""
+        if isinstance(self.optimizer, Optimizer):
+            return self.optimizer.copy()
+        return make_optimizer(self.optimizer, **self._optimizer_settings())
 
     def _encode(self, y):
         """Y in the core's layout: (1, m) of 0/1 for two classes, one-hot (K, m) for more."""
@@ -185,10 +249,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             XT, Y, validation = self._split_validation(XT, Y, y, rng)
         callbacks = (self._verbose_callback(),) if self.verbose else ()
-        monitor = TrainingMonitor(self.monitor_every, learning_rate=self.learning_rate)
+        monitor = TrainingMonitor(self.monitor_every)
         if self.monitor_every:
             callbacks += (monitor,)
-        params, history = train(params, XT, Y, learning_rate=self.learning_rate, max_iter=self.max_iter, rng=rng,
+        optimizer = self._make_optimizer()
+        params, history = train(params, XT, Y, optimizer=optimizer, max_iter=self.max_iter, rng=rng,
                                 batch_size=self.batch_size, l2=self.l2, keep_prob=keep_prob,
                                 activation=self.activation, output=output, validation=validation,
                                 n_iter_no_change=self.n_iter_no_change, tol=self.tol, callbacks=callbacks,
@@ -198,6 +263,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.parameters_ = params
         self.cost_history_ = history.cost
         self.cross_entropy_history_ = history.cross_entropy
+        self.learning_rate_history_ = history.learning_rate
+        optimizer.scratch = None  # the work vector; the state (t, v, s, ...) stays readable
+        self.optimizer_ = optimizer
         self.validation_cost_history_ = history.validation_cost
         self.n_iter_ = history.n_iter
         self.stop_reason_ = history.stop_reason

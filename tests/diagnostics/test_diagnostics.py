@@ -305,10 +305,11 @@ def test_diagnose_accepts_estimators_fitted_or_not():
 # -- during training ------------------------------------------------------------------------
 def test_training_monitor_records_every_k(circles):
     X, Y = circles
-    lr, seen = 0.01, {}
-    monitor = TrainingMonitor(every=10, learning_rate=lr)
+    lr, seen, weights = 0.01, {}, {}
+    monitor = TrainingMonitor(every=10)
 
-    def keep(info):  # an independent record of what the monitor saw
+    def keep(info):  # an independent record of what the monitor saw, and of the weights before each step
+        weights[info.iteration] = {k: v.copy() for k, v in info.params.items()}
         if info.iteration % 10 == 0:
             seen[info.iteration] = ({k: v.copy() for k, v in info.params.items()},
                                     {k: v.copy() for k, v in info.grads.items()}, info.cache)
@@ -318,13 +319,51 @@ def test_training_monitor_records_every_k(circles):
     assert [r["iteration"] for r in monitor.records] == [10, 20]
     for rec in monitor.records:
         params, grads, cache = seen[rec["iteration"]]
+        before = weights[rec["iteration"] - 1]  # full batch: one step an iteration
         for l in range(1, 4):
-            g, w = np.linalg.norm(grads[f"dW{l}"]), np.linalg.norm(params[f"W{l}"])
+            g, w = np.linalg.norm(grads[f"dW{l}"]), np.linalg.norm(before[f"W{l}"])
             assert rec["grad_norm"][l - 1] == pytest.approx(g)
-            assert rec["update_ratio"][l - 1] == pytest.approx(lr * g / w)
+            assert rec["weight_norm"][l - 1] == pytest.approx(np.linalg.norm(params[f"W{l}"]))
+            # gradient descent's step is lr dW: the measured ratio is lr ||dW|| / ||W before the step||
+            assert rec["update_ratio"][l - 1] == pytest.approx(lr * g / w, rel=1e-9)
         assert rec["dead_fraction"][:2] == [dead_fraction(cache.Z[0]), dead_fraction(cache.Z[1])]
         assert rec["dead_fraction"][2] is None  # output layer
     json.dumps(monitor.records, allow_nan=False)
+
+
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_the_monitor_measures_adams_step_not_the_gradients(circles, batch_size):
+    """Adam moves each entry by about lr whatever its gradient: the ratio is ||W_t - W_{t-1}|| / ||W_{t-1}||
+    of the last step, measured (here against a copy taken before the epoch's last update, by a second
+    monitor that watches every step), and far from lr ||dW|| / ||W||."""
+    X, Y = circles
+    lr, last_steps = 0.01, {}
+    monitor = TrainingMonitor(every=5)
+    opt = pdl.OPTIMIZERS["adam"](lr)
+    real_step = opt.step
+
+    def step(theta, dtheta):  # the optimizer's own view: theta before and after each update
+        before = theta.copy()
+        real_step(theta, dtheta)
+        last_steps["delta"], last_steps["before"] = theta - before, before
+
+    opt.step = step
+    keep = {}
+
+    def record(info):
+        if info.iteration % 5 == 0:
+            keep[info.iteration] = (last_steps["delta"].copy(), last_steps["before"].copy(),
+                                    np.linalg.norm(info.grads["dW1"]))
+
+    params0 = params_for(COURSE_DIMS, "he")
+    pdl.train(params0, X, Y, optimizer=opt, max_iter=15, batch_size=batch_size, rng=np.random.RandomState(0),
+              callbacks=(monitor, record))
+    n1 = params0["W1"].size  # W1 is the first block of theta
+    for rec in monitor.records:
+        delta, before, g = keep[rec["iteration"]]
+        measured = np.linalg.norm(delta[:n1]) / np.linalg.norm(before[:n1])
+        assert rec["update_ratio"][0] == pytest.approx(measured, rel=1e-6)
+        assert abs(np.log10(rec["update_ratio"][0] / (lr * g / np.linalg.norm(before[:n1])))) > 0.5
 
 
 def test_training_monitor_off_and_validation(circles):
@@ -342,7 +381,7 @@ def test_monitor_findings_flag_large_steps(circles):
     X, Y = circles
     # random x10 on relu with a large learning rate: each step moves W by far more than 10%
     lr = 1.0
-    monitor = TrainingMonitor(every=1, learning_rate=lr)
+    monitor = TrainingMonitor(every=1)
     pdl.train(params_for(COURSE_DIMS, "random", 10.0), X, Y, learning_rate=lr, max_iter=1,
               rng=np.random.RandomState(0), callbacks=(monitor,))
     ratios = monitor.records[-1]["update_ratio"]

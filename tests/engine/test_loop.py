@@ -104,7 +104,8 @@ def test_a_schedule_and_the_learning_rate_history():
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(optimizer="adamw"), r"optimizer must be one of \['gd'\] or an Optimizer, got 'adamw'"),
+    (dict(optimizer="adamw"), r"optimizer must be one of \['adam', 'gd', 'momentum', 'rmsprop'\] or an Optimizer, "
+                              r"got 'adamw'"),
     (dict(learning_rate=None), "learning_rate is required with optimizer='gd'"),
     (dict(optimizer=pdl.GradientDescent(0.1)), r"learning_rate must be None when optimizer is an Optimizer"),
     (dict(step="turbo"), r"step must be one of \['fast', 'reference'\], got 'turbo'"),

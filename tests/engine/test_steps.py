@@ -18,7 +18,7 @@ from practicaldl.core.activations import ACTIVATIONS, hidden_activations
 from practicaldl.core.losses import OUTPUTS
 from practicaldl.core.network import initialize_parameters
 from practicaldl.engine import loop, steps
-from practicaldl.engine.optimizers import GradientDescent, Optimizer
+from practicaldl.engine.optimizers import OPTIMIZERS, GradientDescent, Optimizer, make_optimizer
 
 TEST_REGISTERED = ["leaky_relu", "swish"]  # registered by the registered_activations fixture
 
@@ -39,27 +39,64 @@ def _run_both(make_data, **cfg):
     return fast, reference
 
 
-# -- the grid: every registered activation x output x L2 x dropout x minibatch x dtype ----------
-GRID = list(itertools.product(hidden_activations() + TEST_REGISTERED, sorted(OUTPUTS), [0.0, 0.3], [1.0, 0.8],
-                              [None, 16], [np.float32, np.float64]))
+# -- the grid: every registered activation x output x L2 x dropout x minibatch x dtype, and optimizer --
+# The optimizers take turns along the grid, shifted by one every four points, so that each meets every
+# (minibatch, dtype) pair, every activation and every output; test_every_optimizer_... crosses them fully.
+_POINTS = list(itertools.product(hidden_activations() + TEST_REGISTERED, sorted(OUTPUTS), [0.0, 0.3], [1.0, 0.8],
+                                 [None, 16], [np.float32, np.float64]))
+GRID = [(*point, sorted(OPTIMIZERS)[(i + i // 4) % len(OPTIMIZERS)]) for i, point in enumerate(_POINTS)]
+# RMSprop's first steps are lr / sqrt(1 - beta2) = 32 lr an entry (it has no bias correction): a rate of its own
+RATES = {"gd": 0.1, "momentum": 0.1, "rmsprop": 0.002, "adam": 0.01}
 
 
-@pytest.mark.parametrize("activation, output, l2, keep_prob, batch_size, dtype", GRID,
-                         ids=[f"{a}-{o}-l2{l}-keep{k}-batch{b}-{np.dtype(d).name}" for a, o, l, k, b, d in GRID])
-def test_fast_step_equals_the_reference_step(activation, output, l2, keep_prob, batch_size, dtype, make_data,
-                                             assert_same_bits, registered_activations):
+@pytest.mark.parametrize("activation, output, l2, keep_prob, batch_size, dtype, optimizer", GRID,
+                         ids=[f"{a}-{o}-l2{l}-keep{k}-batch{b}-{np.dtype(d).name}-{opt}"
+                              for a, o, l, k, b, d, opt in GRID])
+def test_fast_step_equals_the_reference_step(activation, output, l2, keep_prob, batch_size, dtype, optimizer,
+                                             make_data, assert_same_bits, registered_activations):
     """m = 71 with minibatches of 16: four full batches and a short last one each epoch."""
     dims = [3, 6, 5, 1 if output == "sigmoid" else 3]
     (params, history), (ref_params, ref_history) = _run_both(
         make_data, dims=dims, m=71, dtype=dtype, activation=activation, output=output, l2=l2, keep_prob=keep_prob,
-        batch_size=batch_size)
+        batch_size=batch_size, optimizer=optimizer, learning_rate=RATES[optimizer])
     assert_same_bits(params, ref_params)
     assert history.cost == ref_history.cost and history.cross_entropy == ref_history.cross_entropy
     assert all(v.dtype == dtype for v in params.values())
 
 
-def test_the_grid_covers_every_registered_hidden_activation(registered_activations):
+def test_the_grid_covers_every_registered_hidden_activation_and_optimizer(registered_activations):
     assert set(hidden_activations()) == {a for a, *_ in GRID}
+    assert {(b, d, opt) for *_, b, d, opt in GRID} == set(itertools.product([None, 16], [np.float32, np.float64],
+                                                                            OPTIMIZERS))
+    assert {(a, opt) for a, *_, opt in GRID} == set(itertools.product(hidden_activations() + TEST_REGISTERED,
+                                                                      OPTIMIZERS))
+
+
+OPTIMIZER_GRID = list(itertools.product(sorted(OPTIMIZERS), [None, 16], [np.float32, np.float64], [None, 3]))
+
+
+@pytest.mark.parametrize("name, batch_size, dtype, decay_interval", OPTIMIZER_GRID,
+                         ids=[f"{n}-batch{b}-{np.dtype(d).name}-decay{k}" for n, b, d, k in OPTIMIZER_GRID])
+def test_every_optimizer_with_and_without_decay_gives_the_same_bits_on_both_steps(name, batch_size, dtype,
+                                                                                  decay_interval, make_data,
+                                                                                  assert_same_bits):
+    """L2 and dropout on; the course's decay (rate 1, every 3 epochs) or none; 8 epochs: the
+    parameters, the costs, the rates and the optimizer's state (t, v, s) all equal."""
+    lr = RATES[name]
+    opts = {kind: make_optimizer(name, lr, decay_rate=1.0 if decay_interval else None, decay_interval=decay_interval)
+            for kind in ("fast", "reference")}
+    runs = {kind: _run(make_data, dims=[3, 6, 5, 1], m=71, dtype=dtype, batch_size=batch_size, l2=0.3, keep_prob=0.8,
+                       max_iter=8, learning_rate=None, optimizer=opts[kind], step=kind) for kind in opts}
+    (params, history), (ref_params, ref_history) = runs["fast"], runs["reference"]
+    assert history.step == "fast" and ref_history.step.startswith("reference")
+    assert_same_bits(params, ref_params)
+    assert history.cost == ref_history.cost and history.learning_rate == ref_history.learning_rate
+    assert history.learning_rate == pytest.approx([lr] * 4 + [lr / 2] * 3 + [lr / 3] if decay_interval else [lr] * 8,
+                                                  rel=1e-15)
+    fast, reference = opts["fast"], opts["reference"]
+    assert fast.t == reference.t == 8 * (1 if batch_size is None else 5)
+    for state in fast.state:
+        assert np.array_equal(getattr(fast, state), getattr(reference, state)) and getattr(fast, state).dtype == dtype
 
 
 # -- the reference step is the public core functions --------------------------------------------

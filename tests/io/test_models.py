@@ -124,6 +124,8 @@ def _rehash(meta):
     lambda m: m.update(feature_names_in_=["a", "b"]),
     lambda m: m.update(arrays_sha256="0" * 64),
     lambda m: m.update(extra="anything"),
+    lambda m: m["optimizer"].update(learning_rate=0.5),
+    lambda m: m["config"].update(optimizer="adam"),
 ])
 def test_any_edit_of_the_metadata_is_refused(saved, edit):
     """One checksum covers everything a model is: classes, activation, configuration, the arrays' digest."""
@@ -163,6 +165,7 @@ def test_a_version_1_file_is_refused_with_the_reason(saved):
     (lambda m: m["classes"].update(values=[1, 1]), "classes must be distinct"),
     (lambda m: m["classes"].update(kind="M", dtype="<M8[D]"), "classes.kind must be one of"),
     (lambda m: m.update(feature_names_in_=["only one"]), "feature_names_in_ must be null or 2 strings"),
+    (lambda m: m.update(optimizer="adam"), "optimizer must be an object with a name, got 'adam'"),
 ])
 def test_inconsistent_metadata_is_refused(saved, edit, message):
     """Metadata whose checksum was recomputed is still checked for consistency."""
@@ -206,3 +209,25 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypa
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]  # no temporary file left behind
+
+
+def test_the_optimizer_that_trained_is_recorded(tmp_path, circles):
+    """By name (the estimator's parameters, and the settings the optimizer used), or as an instance
+    (its name and settings become the parameters, so the model refits the same way)."""
+    by_name = pdl.NeuralNetClassifier((6,), optimizer="adam", beta2=0.99, decay_rate=1.0, decay_interval=20,
+                                      batch_size=50, **FAST).fit(circles.X_train, circles.y_train)
+    save_model(by_name, tmp_path / "adam")
+    meta = json.loads((tmp_path / "adam.json").read_text())
+    assert meta["optimizer"] == {"name": "adam", "learning_rate": 0.1, "beta1": 0.9, "beta2": 0.99, "epsilon": 1e-8,
+                                 "schedule": {"name": "InverseTimeDecay", "decay_rate": 1.0, "decay_interval": 20}}
+    assert {k: meta["config"][k] for k in ("optimizer", "beta2", "decay_rate", "decay_interval")} == {
+        "optimizer": "adam", "beta2": 0.99, "decay_rate": 1.0, "decay_interval": 20}
+    instance = pdl.Momentum(0.05, beta=0.8, schedule=pdl.InverseTimeDecay(0.5))
+    by_instance = pdl.NeuralNetClassifier((6,), optimizer=instance, max_iter=60, batch_size=50, random_state=0)
+    by_instance.fit(circles.X_train, circles.y_train)
+    save_model(by_instance, tmp_path / "momentum")
+    loaded = load_model(tmp_path / "momentum")
+    assert {k: loaded.get_params()[k] for k in ("optimizer", "learning_rate", "beta", "decay_rate", "decay_interval")} \
+        == {"optimizer": "momentum", "learning_rate": 0.05, "beta": 0.8, "decay_rate": 0.5, "decay_interval": None}
+    refit = loaded.fit(circles.X_train, circles.y_train)  # the same settings, by name: the same bits
+    assert all(np.array_equal(refit.parameters_[k], by_instance.parameters_[k]) for k in refit.parameters_)

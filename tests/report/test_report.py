@@ -192,9 +192,9 @@ def test_the_page_names_the_data_the_network_and_every_hyperparameter(report_dir
     assert data["train / test"].startswith("300 / 100 rows")
     hyper = hyperparameter_table(section)
     assert hyper["columns"] == ["configuration", "init", "init_scale", "learning_rate", "max_iter", "batch_size", "l2",
-                                "keep_prob", "seeds"]
-    assert hyper["rows"] == [["zeros", "zeros", "1.0", "0.05", "60", "full batch", "0.0", "1.0", "0, 1"],
-                             ["he", "he", "1.0", "0.05", "60", "full batch", "0.0", "1.0", "0, 1"]]
+                                "keep_prob", "optimizer", "learning-rate decay", "seeds"]
+    assert hyper["rows"] == [["zeros", "zeros", "1.0", "0.05", "60", "full batch", "0.0", "1.0", "gd", "none", "0, 1"],
+                             ["he", "he", "1.0", "0.05", "60", "full batch", "0.0", "1.0", "gd", "none", "0, 1"]]
     page, summary = (report_dir / "index.html").read_text(), (report_dir / "summary.md").read_text()
     for text in ("Data and network", "Hyperparameters (every configuration)",
                  "high_bias = avoidable bias (train error - target error) above 5% (warning)", "fit_ok = neither"):

@@ -89,22 +89,28 @@ def test_the_same_seed_gives_the_same_trials():
 
 
 def test_optimizer_settings_are_sampled_on_their_scales():
-    """beta, beta1, beta2 (1 - loguniform), epsilon (loguniform), optimizer (choice): sampled now,
-    passed to the runs once the runs take them."""
-    space = parse_space(OPTIMIZER_SPACE)
+    """beta, beta1, beta2 (1 - loguniform), epsilon and decay_rate (loguniform), optimizer (choice),
+    decay_interval (int): sampled on their scales and passed to the runs, which train with them."""
+    space = parse_space({**OPTIMIZER_SPACE, "decay_rate": [0.01, 1.0], "decay_interval": [10, 100]})
     assert isinstance(space["beta"], OneMinusLogUniform) and isinstance(space["epsilon"], LogUniform)
+    assert isinstance(space["decay_rate"], LogUniform) and isinstance(space["decay_interval"], IntUniform)
     trials = sample_trials(space, seed=0, trials=2000)
     beta2 = np.array([t["beta2"] for t in trials])
     assert uniform_on(np.log10(1 - beta2), -4, -2) > 1e-3
     assert {t["optimizer"] for t in trials} == {"momentum", "rmsprop", "adam"}
-    search_space = {"learning_rate": [1e-3, 1.0], **OPTIMIZER_SPACE}
-    if all(k in OVERRIDABLE for k in OPTIMIZER_SPACE):
-        search = SearchConfig(space=search_space, trials=3)
-        for trial, configuration in zip(search.sample(), search.to_study().configurations):
-            assert {k: configuration[k] for k in OPTIMIZER_SPACE} == {k: trial[k] for k in OPTIMIZER_SPACE}
-    else:  # until the runs take optimizer settings, the search says which setting it cannot pass on
-        with pytest.raises(ValueError, match=r"space\.beta is not a setting a run takes; the space may set"):
-            SearchConfig(space=search_space, trials=3)
+    assert set(OPTIMIZER_SPACE) | {"decay_rate", "decay_interval"} <= set(OVERRIDABLE)
+    search = SearchConfig(space={"learning_rate": [1e-3, 1e-2], **OPTIMIZER_SPACE, "decay_rate": [0.01, 1.0]},
+                          trials=4, max_iter=20, batch_size=64)
+    runs = search.to_study().expand()
+    names = [*OPTIMIZER_SPACE, "decay_rate"]
+    for trial, configuration, run in zip(search.sample(), search.to_study().configurations, runs):
+        assert {k: configuration[k] for k in names} == {k: trial[k] for k in names}
+        assert {k: getattr(run, k) for k in names} == {k: trial[k] for k in names}  # every run gets them
+    section = run_search(search)
+    assert [r["status"] for r in section["records"]] == ["ok"] * 4
+    for trial, record in zip(search.sample(), section["records"]):
+        assert record["config"]["optimizer"] == trial["optimizer"] and record["config"]["beta2"] == trial["beta2"]
+        assert record["learning_rate_history"][-1] < record["learning_rate_history"][0]  # the sampled decay ran
 
 
 def test_every_sampled_setting_reaches_its_runs():

@@ -42,13 +42,25 @@ def test_run_key_names_the_configuration_and_the_data_not_the_spelling():
 
 
 def test_a_setting_added_later_with_its_default_keeps_old_keys():
-    """Another setting (an optimizer, say) added to RunConfig with a default must not orphan old records."""
-    Extended = dataclasses.make_dataclass("Extended", [("optimizer", str, dataclasses.field(default="gd"))],
+    """Another setting (a warm-up, say) added to RunConfig with a default must not orphan old records."""
+    Extended = dataclasses.make_dataclass("Extended", [("warmup", int, dataclasses.field(default=0))],
                                           bases=(RunConfig,), frozen=True)
     old = RunConfig(study="s", configuration="c", dataset="circles", hidden_layer_sizes=(3,))
     new = Extended(study="s", configuration="c", dataset="circles", hidden_layer_sizes=(3,))
     assert run_key(new, "x") == run_key(old, "x")
-    assert run_key(dataclasses.replace(new, optimizer="adam"), "x") != run_key(old, "x")
+    assert run_key(dataclasses.replace(new, warmup=5), "x") != run_key(old, "x")
+
+
+def test_keys_of_runs_with_default_optimizer_settings_are_pinned():
+    """Gradient descent with no decay hashes as a RunConfig without the optimizer settings did (these
+    digests are pinned: the folders of such studies resume); any other optimizer setting changes the key."""
+    run = RunConfig(study="s", configuration="c", dataset="circles", hidden_layer_sizes=(10, 5))
+    assert run_key(run, "abc") == "b9e2038f2a42bb0329fc82d9028a41874582e1681b522a4ed334bdc2a5c333c4"
+    other = dataclasses.replace(run, learning_rate=0.1, batch_size=32, l2=0.7, seed=3)
+    assert run_key(other, "abc") == "705c32bc3b8121695dcc9dfe87fc8b0cfe2714cf07ea75fb6f9197ed9bc1e6a7"
+    for change in (dict(optimizer="adam"), dict(beta=0.8), dict(beta1=0.8), dict(beta2=0.99), dict(epsilon=1e-7),
+                   dict(decay_rate=1.0), dict(decay_rate=1.0, decay_interval=1000)):
+        assert run_key(dataclasses.replace(run, **change), "abc") != run_key(run, "abc"), change
 
 
 def test_data_checksum_sees_every_split_and_dtype():

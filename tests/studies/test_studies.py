@@ -34,6 +34,26 @@ def test_grid_is_the_product_of_axes_times_seeds():
     assert "keep_prob=0.8" in study.configuration_labels[1]
 
 
+def test_the_optimizer_is_a_grid_axis_and_its_settings_reach_every_run():
+    study = StudyConfig(optimizer=("gd", "momentum", "adam"), learning_rate=(0.01, 0.1), beta=0.8, beta2=0.99,
+                        decay_rate=1.0, decay_interval=100, batch_size=32, **{k: v for k, v in TINY.items()
+                                                                              if k != "learning_rate"})
+    runs = study.expand()
+    assert len(runs) == 3 * 2  # optimizer x learning rate, one seed
+    assert {(r.optimizer, r.learning_rate) for r in runs} == {(o, lr) for o in ("gd", "momentum", "adam")
+                                                              for lr in (0.01, 0.1)}
+    assert {(r.beta, r.beta1, r.beta2, r.epsilon, r.decay_rate, r.decay_interval) for r in runs} == {
+        (0.8, 0.9, 0.99, 1e-8, 1.0, 100)}
+    assert "optimizer=adam" in study.configuration_labels[-1]
+    params = runs[-1].estimator_params()
+    assert {k: params[k] for k in ("optimizer", "beta", "beta2", "decay_rate", "decay_interval")} == {
+        "optimizer": "adam", "beta": 0.8, "beta2": 0.99, "decay_rate": 1.0, "decay_interval": 100}
+    explicit = StudyConfig(configurations=[{"label": "plain"}, {"label": "adam", "optimizer": "adam", "beta1": 0.8},
+                                           {"optimizer": "rmsprop", "learning_rate": 0.001}], **TINY)
+    assert [(r.optimizer, r.beta1) for r in explicit.expand()] == [("gd", 0.9), ("adam", 0.8), ("rmsprop", 0.9)]
+    assert explicit.configuration_labels[2] == "he learning_rate=0.001 optimizer=rmsprop"
+
+
 def test_configurations_replace_the_grid():
     study = StudyConfig(configurations=[{"label": "zeros", "init": "zeros"},
                                         {"init": "random", "init_scale": 10.0}, {"l2": 0.7}], seeds=(3, 4), **TINY)
@@ -54,6 +74,10 @@ def test_configurations_replace_the_grid():
     (dict(learning_rate=0.0), "learning_rate must be a positive finite number, got 0.0"),
     (dict(hidden_layer_sizes=(3, 0)), "hidden_layer_sizes must be positive integers"),
     (dict(configurations=[{"lr": 1}]), "configurations entries may set"),
+    (dict(optimizer=("gd", "adamw")), r"optimizer must be one of \['adam', 'gd', 'momentum', 'rmsprop'\]"),
+    (dict(beta2=1.0), r"beta2 must be a number in \[0, 1\), got 1.0"),
+    (dict(configurations=[{"optimizer": "momentum", "beta": -0.5}]), r"beta must be a number in \[0, 1\), got -0.5"),
+    (dict(decay_interval=10), "decay_interval needs a decay_rate"),
 ])
 def test_bad_settings_name_field_rule_and_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -83,6 +107,27 @@ configurations = [{label = "zeros", init = "zeros"}, {init = "random", init_scal
     path.write_text("name = [")
     with pytest.raises(ValueError, match="not valid TOML"):
         StudyConfig.from_toml(path)
+
+
+def test_a_toml_study_grids_over_optimizers_with_their_settings(tmp_path):
+    path = tmp_path / "optimizers.toml"
+    path.write_text("""
+name = "optimizers"
+dataset = "course_moons"
+hidden_layer_sizes = [5, 2]
+batch_size = 64
+learning_rate = 0.01
+optimizer = ["gd", "momentum", "adam"]
+beta1 = 0.8
+decay_rate = 1.0
+decay_interval = 100
+""")
+    study = StudyConfig.from_toml(path)
+    assert study.optimizer == ("gd", "momentum", "adam") and study.configuration_labels == [
+        "optimizer=gd", "optimizer=momentum", "optimizer=adam"]
+    assert {(r.optimizer, r.beta1, r.decay_rate, r.decay_interval) for r in study.expand()} == {
+        ("gd", 0.8, 1.0, 100), ("momentum", 0.8, 1.0, 100), ("adam", 0.8, 1.0, 100)}
+    assert StudyConfig.from_dict(study.to_dict()) == study
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -178,13 +223,21 @@ def test_aggregate_mean_and_std_by_hand():
 
 
 def test_demo_studies_match_the_course_settings():
-    init, reg = demo_studies()
+    init, reg, optimization = demo_studies()
     he = [r for r in init.expand() if r.configuration == "he" and r.seed == 3][0]
     assert (he.hidden_layer_sizes, he.learning_rate, he.max_iter, he.init) == ((10, 5), 0.01, 15000, "he")
     big = [r for r in init.expand() if r.configuration == "random x10"][0]
     assert (big.init, big.init_scale) == ("random", 10.0)
     assert reg.dataset == "noisy" and reg.hidden_layer_sizes == (20, 3) and {r.init for r in reg.expand()} == {"lecun"}
     assert {(r.l2, r.keep_prob) for r in reg.expand()} == {(0.0, 1.0), (0.7, 1.0), (0.0, 0.86)}
+    # the course's week 2: [2, 5, 2, 1], He, minibatches of 64; three optimizers at 0.0007, then with decay
+    runs = optimization.expand()
+    assert {(r.dataset, r.hidden_layer_sizes, r.init, r.batch_size) for r in runs} == {("course_moons", (5, 2), "he", 64)}
+    assert {r.seed for r in runs} == {3, 4, 5}
+    settings = {(r.optimizer, r.learning_rate, r.decay_rate, r.decay_interval) for r in runs}
+    assert settings == {("gd", 0.0007, None, None), ("momentum", 0.0007, None, None), ("adam", 0.0007, None, None),
+                        ("gd", 0.1, 1.0, 1000), ("momentum", 0.1, 1.0, 1000), ("adam", 0.01, 1.0, 1000)}
+    assert {(r.beta, r.beta1, r.beta2, r.epsilon) for r in runs} == {(0.9, 0.9, 0.999, 1e-8)}  # the course's
 
 
 def _has_check_backprop():

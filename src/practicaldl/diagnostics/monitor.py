@@ -8,7 +8,6 @@ from typing import Optional
 import numpy as np
 
 from ..core.network import n_layers
-from ..core.validation import check_non_negative
 from .findings import THRESHOLDS, Finding, _num
 from .probes import dead_fraction, saturated_fraction
 
@@ -22,20 +21,21 @@ class TrainingMonitor:
         iteration, cost
         grad_norm[l]     = ||dW_l||_F                 (the last step's gradient; last minibatch)
         weight_norm[l]   = ||W_l||_F                  (after the step)
-        update_ratio[l]  = learning_rate * ||dW_l||_F / ||W_l||_F   (None without a learning rate)
+        update_ratio[l]  = ||delta W_l||_F / ||W_l - delta W_l||_F     the last step's change
+                           delta W_l (``IterationInfo.update``) against the weights it changed
         dead_fraction[l]      hidden ReLU layers: units never positive on the batch (else None)
         saturated_fraction[l] hidden sigmoid/tanh layers: see ``saturated_fraction`` (else None)
 
-    ``every=0`` turns it off: the call returns at once. Off-iterations cost one modulo.
+    The ratio is the step the optimizer took, whatever it is: ``lr ||dW|| / ||W||`` for gradient
+    descent, but for momentum, RMSprop and Adam the step is not the gradient's (Adam's moves each
+    entry by about lr, however small its gradient). ``every=0`` turns it off: the call returns at
+    once. Off-iterations cost one modulo.
     """
 
-    def __init__(self, every: int = 10, *, learning_rate: Optional[float] = None):
+    def __init__(self, every: int = 10):
         if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 0:
             raise ValueError(f"every must be a non-negative integer, got {every!r}")
-        if learning_rate is not None:
-            check_non_negative("learning_rate", learning_rate)
         self.every = int(every)
-        self.learning_rate = None if learning_rate is None else float(learning_rate)
         self.records: list = []
 
     def __call__(self, info) -> None:
@@ -46,12 +46,11 @@ class TrainingMonitor:
         rec = {"iteration": int(info.iteration), "cost": _num(info.cost), "grad_norm": [], "weight_norm": [],
                "update_ratio": [], "dead_fraction": [], "saturated_fraction": []}
         for l in range(1, L + 1):
-            w = float(np.linalg.norm(params[f"W{l}"]))
-            g = float(np.linalg.norm(grads[f"dW{l}"]))
-            rec["grad_norm"].append(_num(g))
+            W = params[f"W{l}"]
+            w = float(np.linalg.norm(W))
+            rec["grad_norm"].append(_num(float(np.linalg.norm(grads[f"dW{l}"]))))
             rec["weight_norm"].append(_num(w))
-            ratio = self.learning_rate * g / w if self.learning_rate is not None and w > 0 else None
-            rec["update_ratio"].append(_num(ratio))
+            rec["update_ratio"].append(_num(_update_ratio(W, info.update[f"W{l}"])) if info.update else None)
             hidden = l < L and cache is not None
             rec["dead_fraction"].append(dead_fraction(cache.Z[l - 1]) if hidden and cache.activation == "relu" else None)
             rec["saturated_fraction"].append(
@@ -62,6 +61,12 @@ class TrainingMonitor:
     def findings(self) -> list:
         """Findings from the last record: dead units, and update ratios too large or too small."""
         return monitor_findings(self.records)
+
+
+def _update_ratio(W: np.ndarray, delta: np.ndarray) -> Optional[float]:
+    """``||delta|| / ||W - delta||``: the step against the weights before it (None when those are 0)."""
+    before = float(np.linalg.norm(W - delta))
+    return float(np.linalg.norm(delta)) / before if before > 0 else None
 
 
 def monitor_findings(records: list) -> list:

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..core.activations import get_activation
 from ..core.losses import OUTPUTS
+from ..core.minibatches import minibatch_indices
 from ..core.network import compute_cost, forward_propagation
 from ..core.randomness import as_generator
 from ..core.regularization import l2_penalty
@@ -68,8 +69,9 @@ class History:
 class IterationInfo:
     """Passed to every callback after each iteration (``grads`` are those of the last step).
 
-    ``params`` is the dict being trained (updated in place: copy what you keep); ``grads`` and
-    ``cache`` are those of the iteration's last (mini)batch and stay valid after the callback
+    ``params`` is the dict being trained (updated in place: copy what you keep); ``grads``,
+    ``cache`` and ``update`` (the change the last step made to each parameter array, whatever the
+    optimizer) are those of the iteration's last (mini)batch and stay valid after the callback
     returns (the loop does not overwrite arrays it has handed to a callback).
     """
 
@@ -80,6 +82,7 @@ class IterationInfo:
     cross_entropy: float
     cache: object
     learning_rate: float = 0.0  # the rate this iteration's updates used
+    update: Optional[dict] = None  # W_l(after) - W_l(before) of the last step, keyed "W1", "b1", ...
 
 
 Callback = Callable[[IterationInfo], Optional[bool]]
@@ -96,18 +99,6 @@ def _numerical_error(what: str, iteration: int, learning_rate: float) -> Numeric
         f"{what} at iteration {iteration} (learning_rate={learning_rate}): training diverged. "
         "Try a smaller learning_rate, a smaller init_scale, or standardize the features."
     )
-
-
-def _batches(m: int, batch_size: Optional[int], rng):
-    """The index arrays of one epoch: None for the full batch, else a shuffled split.
-
-    One ``rng.permutation(m)`` per epoch, cut into consecutive chunks of ``batch_size`` (the last
-    one shorter); views of the permutation, so nothing of the data is copied here.
-    """
-    if batch_size is None or batch_size >= m:
-        return (None,)
-    order = rng.permutation(m)
-    return np.array_split(order, np.arange(batch_size, m, batch_size))
 
 
 def _exploded(cost: float, history: History) -> bool:
@@ -243,7 +234,10 @@ def _train(params, X, Y, optimizer, max_iter, rng, batch_size, l2, keep, activat
     for iteration in range(1, max_iter + 1):
         total = cross_entropy = 0.0
         learning_rate = optimizer.learning_rate
-        for idx in (None,) if full_batch else _batches(m, batch_size, rng):
+        batches = (None,) if full_batch else minibatch_indices(m, batch_size, rng)  # views of one permutation
+        for i, idx in enumerate(batches):
+            if callbacks and i == len(batches) - 1:  # the epoch's last update, for IterationInfo.update
+                before = step.theta.copy()
             ce = step(idx, rng)
             penalty = step.penalty  # the L2 term, from the weights before the update
             step.update()
@@ -259,8 +253,9 @@ def _train(params, X, Y, optimizer, max_iter, rng, batch_size, l2, keep, activat
             _record_deferred(history, pending, step)
         stop = False
         if callbacks:
+            update = step.layout.views(np.subtract(step.theta, before, out=before))
             info = IterationInfo(iteration, params, step.grads, total, cross_entropy, step.last_cache(),
-                                 learning_rate)
+                                 learning_rate, update)
             for callback in callbacks:
                 stop = bool(callback(info)) or stop
             step.release()

@@ -17,45 +17,43 @@ Protocol (what the training loop calls, and when)::
 
 A new optimizer is one class: a subclass with a registry ``name``, the names of its state vectors
 in ``state`` (each allocated by ``bind`` as zeros of theta's length, as ``self.<name>``), its
-hyperparameters in ``__init__`` (returned by ``config``), and ``update(theta, dtheta)``, which
+hyperparameters as keyword arguments of ``__init__`` named in ``hyperparameters`` (``config``
+returns them, with the learning rate and the schedule), and ``update(theta, dtheta)``, which
 reads ``self.t`` (updates so far, counting this one from 1) and ``self.learning_rate``, never
 writes dtheta (callbacks may read the gradients), and writes intermediates into ``self.scratch``.
-Then one line adds it to ``OPTIMIZERS``. For example momentum (``v = beta v + (1 - beta) dW``,
-``W -= lr v``)::
-
-    class Momentum(Optimizer):
-        name, state = "momentum", ("v",)
-
-        def __init__(self, learning_rate=0.01, beta=0.9, schedule=None):
-            super().__init__(learning_rate, schedule)
-            self.beta = beta
-
-        def config(self):
-            return {**super().config(), "beta": self.beta}
-
-        def update(self, theta, dtheta):
-            v, tmp, beta = self.v, self.scratch, self.beta
-            np.add(np.multiply(beta, v, out=v), np.multiply(1 - beta, dtheta, out=tmp), out=v)
-            np.subtract(theta, np.multiply(self.learning_rate, v, out=tmp), out=theta)
+Then one line adds it to ``OPTIMIZERS``. ``Momentum`` below is the example (``v = beta v +
+(1 - beta) dW``, ``W -= lr v``): eleven lines.
 
 A learning-rate schedule is a callable ``schedule(initial_learning_rate, epoch) -> learning_rate``
-given to any optimizer; ``end_epoch(epoch)`` applies it at the end of epoch ``epoch`` (0-based),
-as the course's ``update_lr`` does (so epochs 0 and 1 both run at the initial rate when
-``schedule(lr0, 0) == lr0``).
+given to any optimizer (``engine.schedules``: the course's decay); ``end_epoch(epoch)`` applies it
+at the end of epoch ``epoch`` (0-based), as the course's ``update_lr`` does (so epochs 0 and 1
+both run at the initial rate when ``schedule(lr0, 0) == lr0``).
 
-Gradient descent, the first implementation::
+The rules (``core.optimization`` has them on parameter dicts, as the course writes them; t counts
+the updates from 1)::
 
-    W_l := W_l - learning_rate * dW_l
-    b_l := b_l - learning_rate * db_l
+    gd         theta := theta - lr dtheta
+    momentum   v := beta v + (1 - beta) dtheta;  theta := theta - lr v
+    rmsprop    s := beta2 s + (1 - beta2) dtheta^2;  theta := theta - lr (dtheta / (sqrt(s) + epsilon))
+    adam       v and s as above (beta1, beta2);  theta := theta - lr v_hat / (sqrt(s_hat) + epsilon)
+               with v_hat = v / (1 - beta1^t), s_hat = s / (1 - beta2^t)
+
+Gradient descent, momentum and RMSprop do the operations of their ``core.optimization`` functions
+in the same order (the same numbers, bit for bit); Adam folds its bias corrections into two
+scalars (see ``Adam``), the same rule up to rounding. Every state vector is the course's: ``v``
+and ``s`` are the moving averages the course defines, readable after training.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
+from ..core.optimization import check_beta
 from ..core.validation import check_positive
+from .schedules import make_schedule
 
 
 class Optimizer:
@@ -63,6 +61,7 @@ class Optimizer:
 
     name: ClassVar[str] = ""
     state: ClassVar[tuple] = ()  # names of the flat state vectors that ``bind`` allocates
+    hyperparameters: ClassVar[tuple] = ()  # names of the ``__init__`` arguments besides learning_rate and schedule
 
     def __init__(self, learning_rate: float = 0.01, schedule: Optional[Callable[[float, int], float]] = None):
         check_positive("learning_rate", learning_rate)
@@ -76,7 +75,23 @@ class Optimizer:
 
     def config(self) -> dict:
         """The constructor's arguments: ``type(opt)(**opt.config())`` builds a fresh copy."""
-        return {"learning_rate": self.initial_learning_rate, "schedule": self.schedule}
+        return {"learning_rate": self.initial_learning_rate, **{h: getattr(self, h) for h in self.hyperparameters},
+                "schedule": self.schedule}
+
+    def copy(self) -> "Optimizer":
+        """A fresh optimizer with the same settings (no state): what a second training run takes."""
+        return type(self)(**self.config())
+
+    def describe(self) -> dict:
+        """The settings as JSON values: ``{"name", "learning_rate", <hyperparameters>, "schedule"}``,
+        the schedule as its ``config()`` (with its "name") when it has one, else its repr."""
+        out = {"name": self.name, **{k: v for k, v in self.config().items() if k != "schedule"}}
+        schedule = self.schedule
+        if schedule is None or hasattr(schedule, "config"):
+            out["schedule"] = None if schedule is None else {"name": type(schedule).__name__, **schedule.config()}
+        else:
+            out["schedule"] = repr(schedule)
+        return out
 
     def bind(self, theta: np.ndarray, dtheta: np.ndarray) -> None:
         """Start a run on theta (n,): ``t = 0``, the initial learning rate, zeroed state vectors.
@@ -118,8 +133,87 @@ class GradientDescent(Optimizer):
         np.subtract(theta, np.multiply(lr, dtheta, out=self.scratch), out=theta)
 
 
+def _moving_average(avg: np.ndarray, beta: float, x: np.ndarray, tmp: np.ndarray) -> None:
+    """``avg := beta avg + (1 - beta) x`` in place (three passes; ``tmp`` is overwritten)."""
+    np.add(np.multiply(avg, beta, out=avg), np.multiply(x, 1 - beta, out=tmp), out=avg)
+
+
+class Momentum(Optimizer):
+    """Gradient descent with momentum: ``v := beta v + (1 - beta) dtheta``; ``theta := theta - lr v``.
+
+    v is the exponentially weighted average of the gradients over about ``1 / (1 - beta)`` steps,
+    without bias correction (it starts at 0); ``beta = 0`` is gradient descent. Five passes."""
+
+    name, state, hyperparameters = "momentum", ("v",), ("beta",)
+
+    def __init__(self, learning_rate: float = 0.01, beta: float = 0.9, schedule=None):
+        super().__init__(learning_rate, schedule)
+        self.beta = check_beta("beta", beta)
+
+    def update(self, theta: np.ndarray, dtheta: np.ndarray) -> None:
+        _moving_average(self.v, self.beta, dtheta, self.scratch)
+        np.subtract(theta, np.multiply(self.v, float(self.learning_rate), out=self.scratch), out=theta)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: ``s := beta2 s + (1 - beta2) dtheta^2``; ``theta := theta - lr (dtheta / (sqrt(s) + epsilon))``.
+
+    Each entry's step is its gradient divided by the root mean square of its recent gradients:
+    large where gradients are small and steady, small where they are large or oscillate. Nine passes."""
+
+    name, state, hyperparameters = "rmsprop", ("s",), ("beta2", "epsilon")
+
+    def __init__(self, learning_rate: float = 0.01, beta2: float = 0.999, epsilon: float = 1e-8, schedule=None):
+        super().__init__(learning_rate, schedule)
+        self.beta2 = check_beta("beta2", beta2)
+        self.epsilon = float(check_positive("epsilon", epsilon))
+
+    def update(self, theta: np.ndarray, dtheta: np.ndarray) -> None:
+        s, tmp = self.s, self.scratch
+        _moving_average(s, self.beta2, np.square(dtheta, out=tmp), tmp)  # square into tmp, then (1 - beta2) tmp
+        np.add(np.sqrt(s, out=tmp), self.epsilon, out=tmp)
+        np.divide(dtheta, tmp, out=tmp)
+        np.subtract(theta, np.multiply(tmp, float(self.learning_rate), out=tmp), out=theta)
+
+
+class Adam(Optimizer):
+    """Adam: momentum's v and RMSprop's s, bias-corrected, ``theta := theta - lr v_hat / (sqrt(s_hat) + epsilon)``.
+
+    With ``v_hat = v / (1 - beta1^t)`` and ``s_hat = s / (1 - beta2^t)`` the step is, with
+    ``c = sqrt(1 - beta2^t)``::
+
+        lr v_hat / (sqrt(s_hat) + epsilon) = (lr c / (1 - beta1^t)) v / (sqrt(s) + epsilon c)
+
+    so the corrections are two scalars, not two passes over v and s (Kingma and Ba, section 2,
+    give the same rearrangement). Twelve passes over vectors of theta's length, through one
+    scratch vector: v (3), s (4), the step (5). The same rule as ``update_parameters_with_adam``
+    up to rounding.
+    """
+
+    name, state, hyperparameters = "adam", ("v", "s"), ("beta1", "beta2", "epsilon")
+
+    def __init__(self, learning_rate: float = 0.01, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+                 schedule=None):
+        super().__init__(learning_rate, schedule)
+        self.beta1, self.beta2 = check_beta("beta1", beta1), check_beta("beta2", beta2)
+        self.epsilon = float(check_positive("epsilon", epsilon))
+
+    def update(self, theta: np.ndarray, dtheta: np.ndarray) -> None:
+        v, s, tmp, t = self.v, self.s, self.scratch, self.t
+        _moving_average(v, self.beta1, dtheta, tmp)
+        _moving_average(s, self.beta2, np.square(dtheta, out=tmp), tmp)
+        c = math.sqrt(1.0 - self.beta2 ** t)
+        step = float(self.learning_rate) * c / (1.0 - self.beta1 ** t)
+        np.add(np.sqrt(s, out=tmp), self.epsilon * c, out=tmp)  # sqrt(s) + epsilon c
+        np.divide(v, tmp, out=tmp)
+        np.subtract(theta, np.multiply(tmp, step, out=tmp), out=theta)
+
+
 #: Optimizer classes by registry name.
-OPTIMIZERS: dict[str, type[Optimizer]] = {"gd": GradientDescent}
+OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (GradientDescent, Momentum, RMSprop, Adam)}
+
+#: The settings an optimizer name is built with, and their defaults (the estimator's, the CLI's, a study's).
+DEFAULT_SETTINGS = {"beta": 0.9, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8}
 
 
 def get_optimizer(name: str) -> type[Optimizer]:
@@ -128,6 +222,33 @@ def get_optimizer(name: str) -> type[Optimizer]:
     if cls is None:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or an Optimizer, got {name!r}")
     return cls
+
+
+def check_settings(*, beta=0.9, beta1=0.9, beta2=0.999, epsilon=1e-8, decay_rate=None, decay_interval=None) -> None:
+    """Every optimizer setting, whichever optimizer uses it: beta, beta1, beta2 in [0, 1), epsilon > 0,
+    decay_rate None or >= 0, decay_interval None or a positive integer (and only with a decay_rate)."""
+    for name, value in (("beta", beta), ("beta1", beta1), ("beta2", beta2)):
+        check_beta(name, value)
+    check_positive("epsilon", epsilon)
+    make_schedule(decay_rate, decay_interval)
+
+
+def make_optimizer(optimizer: str, learning_rate: float, *, decay_rate=None, decay_interval=None,
+                   **settings) -> Optimizer:
+    """The optimizer ``optimizer`` (a registry name) with the settings it takes, from ``settings``
+    (``DEFAULT_SETTINGS``' names; those it does not take are checked and left out), and the
+    course's decay when ``decay_rate`` is set (``schedules.make_schedule``)."""
+    cls = get_optimizer(optimizer)
+    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise TypeError(f"make_optimizer got unknown settings {unknown}; valid ones are {sorted(DEFAULT_SETTINGS)}")
+    settings = {**DEFAULT_SETTINGS, **settings}
+    check_settings(decay_rate=decay_rate, decay_interval=decay_interval, **settings)
+    missing = [h for h in cls.hyperparameters if h not in settings]
+    if missing:
+        raise ValueError(f"optimizer {optimizer!r} takes the settings {missing}, which only an Optimizer instance can set")
+    return cls(learning_rate, **{h: settings[h] for h in cls.hyperparameters},
+               schedule=make_schedule(decay_rate, decay_interval))
 
 
 # -- the course's functions, on parameter dicts ---------------------------------------------------

@@ -8,6 +8,9 @@ preprocessing and a split chosen by ``TableOptions``), and ``.npz`` and MATLAB `
 - ``circles``: the course's Initialization data, exactly: ``make_circles(300, noise=.05)`` after
   seed 1 for training, ``make_circles(100, noise=.05)`` after seed 2 for testing.
 - ``moons``: ``make_moons`` with noise 0.2, 300 train / 100 test.
+- ``course_moons``: the course's Optimization data: ``make_moons(300, noise=.2)`` after seed 3
+  for training; the course has no test set, so ``make_moons(300, noise=.2)`` after seed 4 is
+  the test set here.
 - ``noisy``: a 2-D set built so that an unregularized [2, 20, 3, 1] network overfits (see
   ``make_noisy_2d``): 150 train / 500 test points.
 - ``breast_cancer``, ``digits``: scikit-learn's bundled sets, standardized on the training split,
@@ -53,6 +56,14 @@ def load_moons(n_samples: int = 400, noise: float = 0.2, random_state: int = 0) 
     X, y = skd.make_moons(n_samples=n_samples, noise=noise, random_state=random_state)
     n_train = n_samples * 3 // 4
     return Dataset(X[:n_train], y[:n_train], X[n_train:], y[n_train:], "moons")
+
+
+def load_course_moons() -> Dataset:
+    """The course's moons (``np.random.seed(3)`` then ``make_moons(300, noise=.2)``) and a test set
+    drawn the same way after seed 4."""
+    X_train, y_train = skd.make_moons(n_samples=300, noise=0.2, random_state=np.random.RandomState(3))
+    X_test, y_test = skd.make_moons(n_samples=300, noise=0.2, random_state=np.random.RandomState(4))
+    return Dataset(X_train, y_train, X_test, y_test, "course_moons")
 
 
 def make_noisy_2d(n_samples: int, random_state) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +112,7 @@ def load_digits() -> Dataset:
 DATASETS = {
     "circles": load_circles,
     "moons": load_moons,
+    "course_moons": load_course_moons,
     "noisy": load_noisy,
     "breast_cancer": load_breast_cancer,
     "digits": load_digits,

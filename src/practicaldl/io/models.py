@@ -7,7 +7,10 @@ A model saved to ``model`` (or ``model.npz`` / ``model.json``) is two files side
   ``preprocessing.numeric_mean``, ``preprocessing.numeric_scale``, ``preprocessing.numeric_fill``
   (float64, one value per numeric column; those in use). Written with ``np.savez``.
 - ``model.json``: ``format`` ("practicaldl-model"), ``format_version`` (2), ``estimator``,
-  ``config`` (the estimator's ``get_params()``, JSON values only), ``classes``
+  ``config`` (the estimator's ``get_params()``, JSON values only; an ``Optimizer`` instance as
+  its registry name and its settings in the estimator's parameters), ``optimizer`` (the
+  optimizer that trained: ``Optimizer.describe()``, its name, learning rate, hyperparameters and
+  schedule), ``classes``
   (``{"dtype": "<i8", "kind": "i", "values": [...]}``, so int, bool, float and string labels come
   back with their kind), ``layer_dims``, ``output`` ("sigmoid" or "softmax"), ``activation``,
   ``n_features_in_``, ``feature_names_in_`` (a list, or null), ``dtype``, ``n_iter_``,
@@ -165,6 +168,9 @@ def encode_model(clf, name: str, *, data=None) -> tuple[bytes, bytes]:
     config = {k: _jsonable(v) for k, v in clf.get_params(deep=False).items()}
     if callable(clf.init) and not isinstance(clf.init, str):
         config["init"] = getattr(clf.init, "__name__", "callable")
+    optimizer = (getattr(clf, "optimizer_", None) or clf._make_optimizer()).describe()
+    if not isinstance(clf.optimizer, str):  # an instance: what the estimator's parameters can say of it
+        config.update({k: v for k, v in _optimizer_params(optimizer).items() if k in config})
     names = getattr(clf, "feature_names_in_", None)
     meta = {
         "format": FORMAT,
@@ -173,6 +179,7 @@ def encode_model(clf, name: str, *, data=None) -> tuple[bytes, bytes]:
         "config": config,
         "classes": encode_classes(clf.classes_),
         "layer_dims": [int(params["W1"].shape[1])] + [int(params[f"W{l}"].shape[0]) for l in range(1, L + 1)],
+        "optimizer": optimizer,
         "output": clf.output_,
         "activation": clf.activation,
         "n_features_in_": int(clf.n_features_in_),
@@ -188,6 +195,19 @@ def encode_model(clf, name: str, *, data=None) -> tuple[bytes, bytes]:
     meta = json.loads(json.dumps(meta, allow_nan=False))  # exactly what a reader will parse
     meta["sha256"] = metadata_sha256(meta)
     return npz_bytes, (json.dumps(meta, indent=2) + "\n").encode("utf-8")
+
+
+def _optimizer_params(described: dict) -> dict:
+    """The estimator's parameters of an ``Optimizer.describe()``: its name, learning rate and
+    hyperparameters, and the decay when its schedule is the course's (else none is recorded there;
+    the ``optimizer`` entry keeps its repr)."""
+    params = {k: v for k, v in described.items() if k != "schedule"}
+    params["optimizer"] = params.pop("name")
+    schedule = described["schedule"]
+    inverse_time = isinstance(schedule, dict) and schedule.get("name") == "InverseTimeDecay"
+    params["decay_rate"] = schedule["decay_rate"] if inverse_time else None
+    params["decay_interval"] = schedule["decay_interval"] if inverse_time else None
+    return {k: _jsonable(v) for k, v in params.items()}
 
 
 def write_model_files(path, npz: bytes, meta: bytes, *, root=None) -> tuple[Path, Path]:
@@ -331,6 +351,9 @@ def load_saved(path) -> SavedModel:
     config = meta["config"]
     if not isinstance(config, dict):
         raise ModelFileError(f"config must be an object, got {type(config).__name__}")
+    optimizer = meta.get("optimizer")  # optional: config names the optimizer too
+    if optimizer is not None and (not isinstance(optimizer, dict) or not isinstance(optimizer.get("name"), str)):
+        raise ModelFileError(f"optimizer must be an object with a name, got {optimizer!r}"[:300])
     config = dict(config)
     valid = NeuralNetClassifier().get_params(deep=False)
     unknown = sorted(set(config) - set(valid))

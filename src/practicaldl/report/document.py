@@ -168,7 +168,37 @@ def data_table(section: dict) -> dict:
     return {"title": "Data and network", "columns": ["item", "value"], "rows": rows}
 
 
-HYPERPARAMETERS = ("init", "init_scale", "learning_rate", "max_iter", "batch_size", "l2", "keep_prob")
+HYPERPARAMETERS = ("init", "init_scale", "learning_rate", "max_iter", "batch_size", "l2", "keep_prob", "optimizer",
+                   "learning-rate decay")
+
+
+def optimizer_text(name: str, settings: dict) -> str:
+    """``"adam (beta1 0.9, beta2 0.999, epsilon 1e-08)"``: an optimizer and the settings it uses
+    (``settings``: a run's config, or ``Optimizer.describe()``; those missing take their defaults)."""
+    from ..engine.optimizers import DEFAULT_SETTINGS, OPTIMIZERS
+
+    cls = OPTIMIZERS.get(name)
+    used = [k for k in (cls.hyperparameters if cls else ()) if k in DEFAULT_SETTINGS]
+    text = ", ".join(f"{k} {settings.get(k, DEFAULT_SETTINGS[k]):g}" for k in used)
+    return f"{name} ({text})" if text else str(name)
+
+
+def decay_text(decay_rate, decay_interval) -> str:
+    """The learning-rate decay of a run, as its rule (``"lr0 / (1 + 1 floor(epoch / 1000))"``), or "none"."""
+    from ..engine.schedules import make_schedule
+
+    schedule = make_schedule(decay_rate, decay_interval)
+    return "none" if schedule is None else schedule.describe()
+
+
+def _hyperparameter(config: dict, key: str) -> str:
+    if key == "batch_size" and config.get(key) is None:
+        return "full batch"
+    if key == "optimizer":
+        return optimizer_text(config.get("optimizer", "gd"), config)
+    if key == "learning-rate decay":
+        return decay_text(config.get("decay_rate"), config.get("decay_interval"))
+    return str(config.get(key))
 
 
 def hyperparameter_table(section: dict) -> dict:
@@ -176,8 +206,8 @@ def hyperparameter_table(section: dict) -> dict:
     rows = []
     for label, records in by_configuration(section["records"]).items():
         config = records[0]["config"]
-        rows.append([label, *("full batch" if k == "batch_size" and config.get(k) is None else str(config.get(k))
-                              for k in HYPERPARAMETERS), ", ".join(str(r["seed"]) for r in records)])
+        rows.append([label, *(_hyperparameter(config, k) for k in HYPERPARAMETERS),
+                     ", ".join(str(r["seed"]) for r in records)])
     return {"title": "Hyperparameters (every configuration)", "columns": ["configuration", *HYPERPARAMETERS, "seeds"],
             "rows": rows}
 

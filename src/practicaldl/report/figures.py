@@ -1,6 +1,8 @@
 """The report's figures, drawn from a results document's sections (PNG bytes, matplotlib's Agg canvas).
 
 Per study: ``<study>-cost.png`` (cost per iteration, every configuration, one axis),
+``<study>-learning-rate.png`` (the learning rate of each epoch, per configuration: only when a
+run's rate changes during training, as a decay makes it),
 ``<study>-boundaries.png`` (decision boundaries, one panel per configuration, 2-D data, with a
 class legend and a colour bar), ``<study>-accuracy.png`` (train / test accuracy, mean +- std over
 seeds), ``<study>-weights.png`` and ``<study>-activations.png`` (histograms of each layer's
@@ -25,6 +27,7 @@ from ..studies.runner import aggregate
 from .document import _per_parameter, _section_name, _section_title, best_trials, by_configuration, trial_value
 
 BEST_CURVES = 5  # trials whose cost curves a search report draws
+LINE_STYLES = ("-", "--", "-.", ":")  # configuration i's line style: i mod 4
 
 # -- figures ---------------------------------------------------------------------------------------
 def _figure(width: float, height: float):
@@ -42,25 +45,57 @@ def _colors(n: int):
 
 
 def figure_cost_curves(section: dict) -> bytes:
-    """Cost per iteration of every configuration on one (log) axis, one thin line per seed."""
+    """Cost per iteration of every configuration on one (log) axis: one line per configuration (the
+    mean over its seeds where they share their iterations, else its first seed), and a thin line
+    per seed when there are several."""
     fig = _figure(7.5, 4.2)
     ax = fig.add_subplot()
     groups = by_configuration(section["records"])
-    for color, (label, recs) in zip(_colors(len(groups)), groups.items()):
-        first = True
-        for r in recs:
-            if not r["cost_history"]:
-                continue
-            ax.plot(r["cost_iterations"], r["cost_history"], color=color, lw=1.4, alpha=0.85,
-                    label=label if first else None)
-            first = False
+    for i, (color, (label, recs)) in enumerate(zip(_colors(len(groups)), groups.items())):
+        runs = [r for r in recs if r["cost_history"]]
+        if not runs:
+            continue
+        if len(runs) > 1:
+            for r in runs:
+                ax.plot(r["cost_iterations"], r["cost_history"], color=color, lw=0.7, alpha=0.35)
+        same = all(r["cost_iterations"] == runs[0]["cost_iterations"] for r in runs)
+        curve = np.mean([r["cost_history"] for r in runs], axis=0) if same else runs[0]["cost_history"]
+        ax.plot(runs[0]["cost_iterations"], curve, color=color, lw=1.8, label=label,
+                ls=LINE_STYLES[i % len(LINE_STYLES)])  # lines that coincide stay visible
     ax.set_yscale("log")
-    ax.set_xlabel("iteration")
+    ax.set_xlabel("iteration (an epoch with minibatches)")
     ax.set_ylabel("cost (cross-entropy + L2 term)")
-    ax.set_title(wrap(f"{_section_title(section)}: cost per iteration (one line per seed)", 7.3, 11), fontsize=11)
+    ax.set_title(wrap(f"{_section_title(section)}: cost per iteration (mean over seeds; thin: each seed)", 6.5, 11),
+                 fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[1]:  # no line when every run failed
-        ax.legend()
+        ax.legend(fontsize=8)
+    return png_bytes(fig)
+
+
+def _changes(rates: list) -> bool:
+    return len(set(rates)) > 1
+
+
+def figure_learning_rates(section: dict) -> Optional[bytes]:
+    """The learning rate of each iteration (epoch), one line per configuration (its first seed's
+    record), on a log axis; None when no run's rate changes during training (nothing to show)."""
+    groups = {label: next((r for r in recs if r.get("learning_rate_history")), None)
+              for label, recs in by_configuration(section["records"]).items()}
+    groups = {label: r for label, r in groups.items() if r is not None}
+    if not any(_changes(r["learning_rate_history"]) for r in groups.values()):
+        return None
+    fig = _figure(7.5, 3.8)
+    ax = fig.add_subplot()
+    for i, (color, (label, r)) in enumerate(zip(_colors(len(groups)), groups.items())):
+        ax.step(r["cost_iterations"], r["learning_rate_history"], where="post", color=color, lw=1.6, label=label,
+                ls=LINE_STYLES[i % len(LINE_STYLES)])  # lines that coincide stay visible
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration (an epoch with minibatches)")
+    ax.set_ylabel("learning rate")
+    ax.set_title(wrap(f"{_section_title(section)}: learning rate per epoch", 6.5, 11), fontsize=11)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return png_bytes(fig)
 
 
@@ -348,6 +383,7 @@ def figures(doc: dict) -> list[dict]:
             init = None if _same_rows(shown, "diagnostics_init") else \
                 figure_layer_histograms(shown, "diagnostics_init", "a", "at initialization")
             made = (("cost", "cost per iteration" + few, figure_cost_curves(shown)),
+                    ("learning-rate", "learning rate per epoch" + few, figure_learning_rates(shown)),
                     ("boundaries", "decision boundaries" + few, figure_decision_boundaries(shown)),
                     ("accuracy", "train and test accuracy" + few, figure_accuracy(shown)),
                     ("weights", "weights per layer after training" + few,

@@ -10,6 +10,7 @@ staged, then moved into place together; an interrupt leaves the old report or th
     out_dir/summary.md       the tables in Markdown, figures linked
     out_dir/figures/*.png    (<study>: the section's name made file-name safe, io.files.safe_name)
                              <study>-cost.png        cost per iteration, every configuration, one axis
+                             <study>-learning-rate.png  learning rate per epoch (when a schedule changes it)
                              <study>-boundaries.png  decision boundaries, one panel per configuration (2-D data)
                              <study>-accuracy.png    train / test accuracy, mean +- std over seeds
                              <study>-weights.png     histograms of each layer's weights after training

@@ -2,8 +2,8 @@
 
 A ``StudyConfig`` names a dataset (with ``table``, the ``io.tables.TableOptions`` of a table
 file: label column, features, preprocessing, split), the network and either a grid
-``init x l2 x keep_prob x learning_rate`` or an explicit list of ``configurations`` (each a dict
-of overrides with an optional ``label``), and the ``seeds``. ``expand()`` turns it into
+``init x l2 x keep_prob x learning_rate x optimizer`` or an explicit list of ``configurations``
+(each a dict of overrides with an optional ``label``), and the ``seeds``. ``expand()`` turns it into
 ``RunConfig`` objects, one per (configuration, seed), configurations outermost.
 """
 
@@ -23,9 +23,10 @@ from ..core.validation import check_choice, check_non_negative, check_positive, 
 from ..io.datasets import DATASETS
 from ..io.tables import TableOptions, is_table_path
 
-GRID_AXES = ("init", "l2", "keep_prob", "learning_rate")
+GRID_AXES = ("init", "l2", "keep_prob", "learning_rate", "optimizer")
+OPTIMIZER_SETTINGS = ("beta", "beta1", "beta2", "epsilon", "decay_rate", "decay_interval")
 OVERRIDABLE = ("init", "init_scale", "l2", "keep_prob", "learning_rate", "max_iter", "batch_size", "activation",
-               "hidden_layer_sizes")
+               "hidden_layer_sizes", "optimizer", *OPTIMIZER_SETTINGS)
 
 
 def _as_tuple(value) -> tuple:
@@ -90,6 +91,13 @@ class RunConfig:
     seed: int = 0
     grid_points: int = 80
     diagnose: bool = False
+    optimizer: str = "gd"
+    beta: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    decay_rate: Optional[float] = None
+    decay_interval: Optional[int] = None
 
     @property
     def run_id(self) -> str:
@@ -109,7 +117,8 @@ class RunConfig:
         """Keyword arguments of ``NeuralNetClassifier``."""
         return dict(hidden_layer_sizes=tuple(self.hidden_layer_sizes), activation=self.activation, init=self.init,
                     init_scale=self.init_scale, learning_rate=self.learning_rate, max_iter=self.max_iter,
-                    batch_size=self.batch_size, l2=self.l2, keep_prob=self.keep_prob, random_state=self.seed)
+                    batch_size=self.batch_size, l2=self.l2, keep_prob=self.keep_prob, random_state=self.seed,
+                    optimizer=self.optimizer, **{k: getattr(self, k) for k in OPTIMIZER_SETTINGS})
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -122,10 +131,12 @@ class RunConfig:
 class StudyConfig:
     """A study: dataset, network, a grid (or explicit configurations) and seeds.
 
-    The grid is the product ``init x l2 x keep_prob x learning_rate`` (each a value or a list);
-    ``configurations``, when given, replaces it: a list of dicts overriding any of ``OVERRIDABLE``
-    (``init, init_scale, l2, keep_prob, learning_rate, max_iter, batch_size, activation,
-    hidden_layer_sizes``) plus an optional ``label``. Every configuration runs once per seed.
+    The grid is the product ``init x l2 x keep_prob x learning_rate x optimizer`` (each a value or
+    a list); the optimizer settings (``beta, beta1, beta2, epsilon, decay_rate, decay_interval``)
+    apply to every configuration. ``configurations``, when given, replaces the grid: a list of
+    dicts overriding any of ``OVERRIDABLE`` (``init, init_scale, l2, keep_prob, learning_rate,
+    max_iter, batch_size, activation, hidden_layer_sizes``, ``optimizer`` and its settings) plus an
+    optional ``label``. Every configuration runs once per seed.
     """
 
     name: str = "study"
@@ -141,6 +152,13 @@ class StudyConfig:
     seeds: tuple = (0,)
     max_iter: int = 1000
     batch_size: Optional[int] = None
+    optimizer: tuple = ("gd",)
+    beta: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    decay_rate: Optional[float] = None
+    decay_interval: Optional[int] = None
     configurations: Optional[list] = None
     grid_points: int = 80  # decision-boundary grid of 2-D data (first seed of each configuration); 0: none
     diagnose: bool = True
@@ -149,7 +167,7 @@ class StudyConfig:
     description: str = ""
 
     def __post_init__(self):
-        for axis in ("init", "l2", "keep_prob", "learning_rate", "seeds"):
+        for axis in (*GRID_AXES, "seeds"):
             setattr(self, axis, _as_tuple(getattr(self, axis)))
         self.hidden_layer_sizes = _sizes(self.hidden_layer_sizes)
         if self.configurations is not None:
@@ -219,7 +237,8 @@ class StudyConfig:
     def _base(self) -> dict:
         return dict(init=self.init[0], init_scale=self.init_scale, l2=self.l2[0], keep_prob=self.keep_prob[0],
                     learning_rate=self.learning_rate[0], max_iter=self.max_iter, batch_size=self.batch_size,
-                    activation=self.activation, hidden_layer_sizes=self.hidden_layer_sizes)
+                    activation=self.activation, hidden_layer_sizes=self.hidden_layer_sizes,
+                    optimizer=self.optimizer[0], **{k: getattr(self, k) for k in OPTIMIZER_SETTINGS})
 
     def _settings(self) -> list[dict]:
         if self.configurations is not None:
@@ -227,7 +246,7 @@ class StudyConfig:
             for setting in settings:
                 setting["hidden_layer_sizes"] = _sizes(setting["hidden_layer_sizes"])
             return settings
-        grid = itertools.product(self.init, self.l2, self.keep_prob, self.learning_rate)
+        grid = itertools.product(*(getattr(self, axis) for axis in GRID_AXES))
         return [{**self._base(), **dict(zip(GRID_AXES, values))} for values in grid]
 
     def _labelled_settings(self) -> list[tuple[str, dict]]:
@@ -364,6 +383,7 @@ def _check_setting(s: dict) -> None:
     """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
     from ..core.activations import get_activation
     from ..estimator import check_int64, check_network_memory
+    from ..engine.optimizers import check_settings, get_optimizer
 
     sizes = s["hidden_layer_sizes"]
     if not sizes or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in sizes):
@@ -381,3 +401,5 @@ def _check_setting(s: dict) -> None:
     check_positive("max_iter", s["max_iter"], integer=True)
     if s["batch_size"] is not None:
         check_positive("batch_size", s["batch_size"], integer=True)
+    get_optimizer(s["optimizer"])  # names only: a study's configuration is JSON
+    check_settings(**{k: s[k] for k in OPTIMIZER_SETTINGS})

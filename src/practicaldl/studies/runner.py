@@ -7,7 +7,7 @@
      "status": "ok" | "diverged" (NumericalError) | "error" (the run raised) | "lost" (its worker died
      more than the retry count), "train_accuracy", "test_accuracy", "gap" (= train - test),
      "final_cost", "n_iter", "cost_iterations", "cost_history" (at most ``MAX_COST_POINTS`` points,
-     first and last kept), "time_s", "model_path" (or None), "decision_grid" (2-D data: class-1
+     first and last kept), "learning_rate_history" (the rate of each of those iterations), "time_s", "model_path" (or None), "decision_grid" (2-D data: class-1
      probabilities on a ``grid_points`` x ``grid_points`` grid over the data's bounding box, or
      None), "diagnostics_init", "diagnostics" (``diagnostics.diagnose`` at initialization and
      after training, first seed of each configuration only, or None), "error" (None, or why it
@@ -91,6 +91,7 @@ def empty_record(run: RunConfig, key: str, status: str = "ok", error: Optional[s
     return {"study": run.study, "configuration": run.configuration, "run_id": run.run_id, "seed": run.seed,
             "key": key, "config": run.to_dict(), "status": status, "train_accuracy": None, "test_accuracy": None,
             "gap": None, "final_cost": None, "n_iter": None, "cost_iterations": [], "cost_history": [],
+            "learning_rate_history": [],
             "time_s": None, "model_path": None, "decision_grid": None, "diagnostics_init": None, "diagnostics": None,
             "error": error, "traceback": trace}
 
@@ -114,7 +115,7 @@ def _train(run: RunConfig, data, key: str):
     iters, costs = _downsample(clf.cost_history_)
     record.update(train_accuracy=train_acc, test_accuracy=test_acc, gap=train_acc - test_acc,
                   final_cost=float(clf.cost_history_[-1]), n_iter=int(clf.n_iter_), cost_iterations=iters,
-                  cost_history=costs)
+                  cost_history=costs, learning_rate_history=[float(clf.learning_rate_history_[i - 1]) for i in iters])
     if data.X_train.shape[1] == 2 and run.grid_points:
         record["decision_grid"] = decision_grid(clf, np.vstack([data.X_train, data.X_test]), run.grid_points)
     if run.diagnose:

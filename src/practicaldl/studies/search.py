@@ -30,9 +30,10 @@ that has run), and adding a setting to the space leaves the other settings' draw
 A search runs as a study (``SearchConfig.to_study``: one configuration per trial, labelled
 ``trial t``, each over ``seeds``), on the same machinery (local or Dask, resumable). Every trial
 trains on the training set less a held-out validation share (``validation_fraction``, drawn
-with ``seed``) and is scored on that share: the test set plays no part in choosing. Settings
-the space samples but no run takes yet (beta, beta1, beta2, optimizer, epsilon, decay_rate
-before the optimizers exist) are refused by name.
+with ``seed``) and is scored on that share: the test set plays no part in choosing. The
+optimizer and its settings (``optimizer``, ``beta``, ``beta1``, ``beta2``, ``epsilon``,
+``decay_rate``, ``decay_interval``) are settings like the others; a setting that no run takes is
+refused by name.
 """
 
 from __future__ import annotations
