@@ -7,9 +7,16 @@ Progress bars and messages go to stderr, tables and results to stdout.
 
 Exit codes: 0 ok; 1 a failed check (a gradient check that fails, an error-severity diagnostic,
 a training run that diverged, a demo check that did not come out as expected); 2 bad usage or
-bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file).
-``compare`` and ``search`` also exit 1 when every run failed or the Dask scheduler was lost, and
-130 when interrupted (Ctrl-C or SIGTERM: the finished runs are kept; the same command resumes).
+bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file,
+an operating-system error such as a permission denied or a full disk, a network too large for
+memory); 3 an internal error (a bug); 130 interrupted (Ctrl-C or SIGTERM). ``compare`` and
+``search`` also exit 1 when every run failed or the Dask scheduler was lost (an interrupted study
+keeps its finished runs; the same command resumes).
+
+Every error is one line on stderr (``_exit_for``); the global ``--debug`` prints the traceback
+first. Writes stay inside their folder and replace a report as a set (``io.files``,
+``io.folders``); ``--force`` replaces what practicaldl did not write, ``--yes`` runs a study of
+more than ``io.limits.CONFIRM_RUNS`` runs.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import signal
 import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 from warnings import catch_warnings, filterwarnings
 from pathlib import Path
 from typing import List, Optional
@@ -26,9 +34,10 @@ import numpy as np
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from .io.limits import CONFIRM_RUNS
 from .torch import TORCH_FILE_NAMES
 
-EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED_CHECK, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 APP_HELP = """practicaldl: see what initialization, regularization and optimizers do, check gradients, compare choices.
 
@@ -36,9 +45,9 @@ Start with [bold]practicaldl demo[/bold]: four classic studies, a report in ./pr
 
 Commands, in short: demo (the main job), train (fit and save a model), compare (a study and its report; on this machine or a Dask cluster; resumable), search (a random search of hyperparameters), gradcheck, diagnose, report (re-render from results.json or a study folder), predict (a saved model on a file).
 
-Exit codes: [bold]0[/bold] ok; [bold]1[/bold] a failed check (gradient check failed, an error-severity diagnostic, training diverged); [bold]2[/bold] bad usage or bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file).
+Exit codes: [bold]0[/bold] ok; [bold]1[/bold] a failed check (gradient check failed, an error-severity diagnostic, training diverged, every run of a study failed); [bold]2[/bold] bad usage or bad input (unknown option or dataset, a value out of range, a missing, corrupt or tampered file, a permission denied, a full disk); [bold]3[/bold] an internal error (a bug: run again with --debug and report the traceback); [bold]130[/bold] interrupted.
 
-Every command has --json (one JSON document on stdout), --quiet and --help."""
+Every command has --json (one JSON document on stdout), --quiet and --help; errors are one line on stderr (--debug, before the command, adds the traceback)."""
 
 class _NoFlagPlaceholder:
     """Flags (``--json``, ``--help``, ``--header/--no-header``) take no value: show no placeholder for
@@ -57,7 +66,39 @@ class _Command(_NoFlagPlaceholder, TyperCommand):
 
 
 class _Group(_NoFlagPlaceholder, TyperGroup):
-    pass
+    """The app: every command runs with SIGTERM as Ctrl-C (so that staged files are cleaned up)
+    and any error that escapes it becomes a one-line message and an exit code (``_exit_for``)."""
+
+    def invoke(self, ctx):
+        token = _DEBUG.set(bool(ctx.params.get("debug")))
+        try:
+            with _sigterm_as_interrupt():
+                return super().invoke(ctx)
+        except _PASS_THROUGH:
+            raise
+        except BaseException as exc:  # KeyboardInterrupt included: exit 130, no traceback
+            _exit_for(exc)
+        finally:
+            _DEBUG.reset(token)
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt (in the main thread) while a command runs."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 app = typer.Typer(help=APP_HELP, add_completion=False, rich_markup_mode="rich", cls=_Group,
@@ -162,29 +203,51 @@ def _usage_message(exc: Exception) -> str:
 
 
 class _Guard:
-    """Turn library errors into exit codes: bad input -> 2, a diverged fit -> 1."""
+    """Turn library errors into exit codes (``_exit_for``): bad input -> 2, a diverged fit -> 1."""
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None or issubclass(exc_type, (typer.Exit, KeyboardInterrupt, SystemExit)):
+        if exc_type is None or issubclass(exc_type, _PASS_THROUGH):
             return False
-        from .io.models import ModelFileError
-        from .report import ReportError
-        from .engine.loop import NumericalError
-        from .studies.executors import SchedulerLost
+        _exit_for(exc)
 
-        if issubclass(exc_type, SchedulerLost):
-            _fail(f"{exc}; the runs finished so far are recorded: run the same command again to do the rest",
-                  EXIT_FAILED_CHECK)
-        if issubclass(exc_type, NumericalError):
-            _fail(str(exc), EXIT_FAILED_CHECK)
-        if issubclass(exc_type, (UsageProblem, ModelFileError, ReportError, FileNotFoundError)):
-            _fail(str(exc))
-        if issubclass(exc_type, (ValueError, TypeError)):
-            _fail(_usage_message(exc))
-        return False
+
+_PASS_THROUGH = (typer.Exit, typer.Abort, typer.TyperException, SystemExit)  # typer's own exits and usage errors
+_DEBUG: ContextVar[bool] = ContextVar("practicaldl_debug", default=False)  # the global --debug, per invocation
+
+
+def _exit_for(exc: BaseException):
+    """Exit with the code and the one-line message that ``exc`` calls for (the module docstring's
+    codes); with ``--debug`` the traceback comes first."""
+    from .engine.loop import NumericalError
+    from .studies.executors import SchedulerLost
+
+    if _DEBUG.get():
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if isinstance(exc, KeyboardInterrupt):
+        _fail("interrupted; files that were there before are as they were", EXIT_INTERRUPTED)
+    if isinstance(exc, SchedulerLost):
+        _fail(f"{exc}; the runs finished so far are recorded: run the same command again to do the rest",
+              EXIT_FAILED_CHECK)
+    if isinstance(exc, NumericalError):
+        _fail(str(exc), EXIT_FAILED_CHECK)
+    if isinstance(exc, OSError) and exc.errno is not None:  # the operating system's: permission, disk full, ...
+        where = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
+        _fail(f"{where + ': ' if where else ''}{exc.strerror or exc}")
+    if isinstance(exc, (UsageProblem, FileNotFoundError)):
+        _fail(str(exc))
+    if isinstance(exc, (ValueError, TypeError)):
+        _fail(_usage_message(exc))
+    if isinstance(exc, MemoryError):
+        _fail(f"not enough memory: {exc or 'an allocation failed'}; use smaller inputs or settings")
+    if isinstance(exc, RecursionError):
+        _fail("an input nests too deeply to be read")
+    _fail(f"internal error ({type(exc).__name__}: {str(exc)[:300]}); this is a bug in practicaldl: please report "
+          "it with the traceback that 'practicaldl --debug ...' prints", EXIT_INTERNAL)
 
 
 # -- option parsing ------------------------------------------------------------------------------
@@ -200,9 +263,16 @@ def parse_hidden(text: str) -> tuple:
     return sizes
 
 
-def _check_out_dir(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise UsageProblem(f"invalid value for --out: it must be a folder, got the existing file {str(out)!r}")
+def _check_out_dir(out: Path, *, study: Optional[bool] = None, option: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be written (a file in the way, no
+    permission); ``study=False``: also one that holds a study (its report comes from its records)."""
+    from .io.files import check_writable_folder
+    from .studies.store import StudyFolder
+
+    check_writable_folder(out, option)
+    if study is False and StudyFolder.holds_study(out):
+        raise UsageProblem(f"invalid value for {option}: {str(out)!r} holds a study (study.json), whose report is "
+                           f"made from its records: 'practicaldl report {out}'; choose another folder")
     return out
 
 
@@ -237,6 +307,10 @@ def _table(table: dict):
 
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON document on stdout (and nothing else there).")
 QUIET_OPT = typer.Option(False, "--quiet", "-q", help="No progress bars, tables or messages; errors still go to stderr.")
+FORCE_OPT = typer.Option(False, "--force", help="Replace files in --out that practicaldl did not write "
+                                                "(an index.html of your own, say); without it they are refused.")
+YES_OPT = typer.Option(False, "--yes", "-y", help=f"Run a study or search of more than {CONFIRM_RUNS:,} runs "
+                                                  "(configurations x seeds); without it such a study is refused.")
 DATASET_HELP = ("A built-in dataset (circles, moons, course_moons, noisy, breast_cancer, digits), a table (.csv, "
                 ".tsv, .parquet: see the table options) or a .npz / .mat file.")
 # the network that gradcheck and diagnose look at: a saved model, or a fresh one from these flags
@@ -373,7 +447,9 @@ def with_table_options(command):
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context):
+def _root(ctx: typer.Context,
+          debug: bool = typer.Option(False, "--debug", help="On an error, print the Python traceback before the "
+                                                            "one-line message (for a bug report).")):
     """Show the help when no command is given (exit 0)."""
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
@@ -386,13 +462,15 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", met
                                   help="Report folder (created)."),
          jobs: int = typer.Option(-1, "--jobs", "-j", metavar="N", help="Processes for the runs (-1: all cores)."),
          quick: bool = typer.Option(False, "--quick", help="Few iterations and one seed: a smoke test, not the study."),
-         json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+         force: bool = FORCE_OPT, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """[bold]The main job[/bold]: the four classic studies on built-in data, and a report a person opens.
 
     Initialization (zeros / random x10 / He on circles), regularization (none / L2 / dropout on the noisy
     2-D set), optimization (gradient descent / momentum / Adam, with and without learning-rate decay, on
     the course's moons) and gradient checking (a correct backprop passes, a planted bug in dW2 is found).
-    Writes results.json, figures/*.png, summary.md and index.html (self-contained) to --out.
+    Writes results.json, figures/*.png, summary.md, index.html (self-contained) and models/ to --out, as
+    one set: they replace an earlier demo's together when the demo ends (an interrupted or failed demo
+    leaves the old ones).
 
     Examples:
 
@@ -404,20 +482,29 @@ def demo(out: Path = typer.Option(Path("practicaldl-report"), "--out", "-o", met
     """
     o = Output(json_out, quiet)
     with _Guard():
+        from .io.folders import REPORT_ENTRIES, FolderUpdate
+        from .report import gradcheck_ok, make_results, tables
+        from .report.pages import render_files, write_files
         from .studies.classic import demo_studies, gradcheck_study
-        from .report import gradcheck_ok, make_results, tables, write_report
 
-        _check_out_dir(out)
+        _check_out_dir(out, study=False)
         if jobs == 0 or jobs < -1:
             raise UsageProblem(f"invalid value for --jobs: it must be a positive integer or -1, got {jobs}")
         studies = demo_studies(quick=quick)
-        sections = _run_studies(studies, jobs, out, o)
-        notes = _demo_notes(quick)
-        sections.append(gradcheck_study())
-        doc = make_results(sections, title="practicaldl demo: initialization, regularization, optimization, "
-                                           "gradient checking", notes=notes)
-        written = write_report(doc, out)
+        with FolderUpdate(out, (*REPORT_ENTRIES, "models"), force=force) as update:
+            sections = _run_studies(studies, jobs, update.path, o)
+            notes = _demo_notes(quick)
+            sections.append(gradcheck_study())
+            doc = make_results(sections, title="practicaldl demo: initialization, regularization, optimization, "
+                                                 "gradient checking",
+                               notes=notes)
+            written = write_files(update, render_files(doc))
         _finish(o, doc, out, written, tables(doc))
+        failed = [s["config"]["name"] for s in sections
+                  if s["kind"] == "study" and all(r["error"] is not None for r in s["records"])]
+        if failed:
+            _fail(f"every run of the {', '.join(failed)} study failed; the failed runs tables in "
+                  f"{out / 'index.html'} say why", EXIT_FAILED_CHECK)
         if not gradcheck_ok(doc):
             o.message("[red]A gradient check did not come out as expected.[/red]")
             raise typer.Exit(EXIT_FAILED_CHECK)
@@ -469,17 +556,23 @@ def _stoppable(out: Path):
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_folder(kind: str, config, *, out: Path, scheduler, jobs, retries, o: Output) -> tuple[dict, dict]:
-    """Run a study or a search in its folder ``out`` (resumed where it has records), with a progress bar."""
+def _run_folder(kind: str, config, *, out: Path, scheduler, jobs, retries, force: bool, yes: bool,
+                o: Output) -> tuple[dict, dict]:
+    """Run a study or a search in its folder ``out`` (resumed where it has records), with a progress
+    bar; more than ``CONFIRM_RUNS`` runs only with ``--yes``."""
     from .studies.runner import run_study
     from .studies.search import run_search
 
+    n_runs = config.n_runs if kind == "study" else config.trials * len(config.seeds)
+    if n_runs > CONFIRM_RUNS and not yes:
+        raise UsageProblem(f"this {kind} has {n_runs:,} runs, more than {CONFIRM_RUNS:,}: add --yes to run them "
+                           "(or make the grid smaller)")
     run = run_study if kind == "study" else run_search
     if scheduler is not None and not o.quiet:
         o.message(f"Starting the runs on {'a local Dask cluster' if scheduler == 'local' else scheduler} ...")
     with _stoppable(out), o.progress(study=True) as progress:
         bar = _StudyBar(progress, f"{config.name:<16}")
-        section = run(config, jobs=jobs, scheduler=scheduler, out=out, retries=retries, on_progress=bar)
+        section = run(config, jobs=jobs, scheduler=scheduler, out=out, retries=retries, on_progress=bar, force=force)
     p = bar.last
     section_runs = {"total": p.total, "recorded_before": p.recorded_before, "run_now": p.done - p.recorded_before,
                     "failed": p.failed}
@@ -504,6 +597,13 @@ def _study_options(resume: Optional[Path], out: Path, kind: str, given: dict):
     if manifest["kind"] != kind:
         raise UsageProblem(f"invalid value for --resume: {str(resume)!r} holds a {manifest['kind']}, not a {kind}")
     return resume, manifest["config"]
+
+
+def _claim_study_folder(out: Path, force: bool) -> None:
+    """Refuse, before any work, a --out that holds a study's entries that practicaldl did not write."""
+    from .studies.store import StudyFolder
+
+    StudyFolder(out).check_claim(force=force)
 
 
 def _finish_study(o: Output, section: dict, out: Path, runs: dict) -> None:
@@ -563,6 +663,8 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
           seed: int = typer.Option(0, "--seed", metavar="SEED", help=SEED_HELP),
           model: Path = typer.Option(Path("model"), "--model", "-m", metavar="MODEL",
                                      help="Save as MODEL.npz + MODEL.json (with a table's preprocessing)."),
+          force: bool = typer.Option(False, "--force", help="Replace MODEL.npz / MODEL.json even when they are not "
+                                                            "a practicaldl model; without it they are refused."),
           table: dict = None, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Train one network, save it (.npz + .json) and print its train / test accuracy.
 
@@ -587,8 +689,10 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
     o = Output(json_out, quiet)
     with _Guard():
         from .diagnostics.fit import majority_baseline
+        from .diagnostics.inputs import SubnormalInputWarning
         from .estimator import NeuralNetClassifier
-        from .io.models import save_model
+        from .io.files import check_writable_folder
+        from .io.models import check_replaceable_model, model_paths, save_model
 
         clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
                                   learning_rate=learning_rate, optimizer=optimizer, max_iter=max_iter,
@@ -597,6 +701,8 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
         clf._check_params()
         if model.exists() and model.is_dir():
             raise UsageProblem(f"invalid value for --model: it must be a file name stem, got the folder {str(model)!r}")
+        check_writable_folder(model_paths(model)[0].parent, "--model")
+        check_replaceable_model(model, force=force)
         data = _load_data(dataset, table)
         info = data.info
         o.message(f"Training {clf.hidden_layer_sizes} on {data.name}: {len(data.y_train)} train / "
@@ -604,8 +710,9 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
                   f"{max_iter} iterations ...")
         warnings = list(info["warnings"])
         _show_warnings(o, warnings)
-        with catch_warnings():  # a label column that looks continuous is named in our own warning above
+        with catch_warnings():  # a label column that looks continuous, subnormal inputs: in our own warnings above
             filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+            filterwarnings("ignore", category=SubnormalInputWarning)
             clf.fit(data.X_train, data.y_train)
         test_accuracy = float(clf.score(data.X_test, data.y_test))
         baseline = majority_baseline(data.y_test, test_accuracy)
@@ -619,7 +726,7 @@ def train(dataset: str = typer.Option("circles", "--dataset", "-d", metavar="NAM
                   "optimizer": clf.optimizer_.describe(), "final_learning_rate": float(clf.learning_rate_history_[-1])}
         if info.get("kind") == "table":
             result.update(target=info["target"], features=info["features"], classes=clf.classes_.tolist())
-        npz_path, json_path = save_model(clf, model, data=data)
+        npz_path, json_path = save_model(clf, model, data=data, force=force)
         result.update(model=str(npz_path), metadata=str(json_path), warnings=warnings)
         shown = {**result, "optimizer": _optimizer_line(clf.optimizer_)}
         o.show(_table({"title": f"practicaldl train: {data.name}", "columns": ["quantity", "value"],
@@ -691,6 +798,7 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
                                                          help="Human-level (or Bayes) error for the bias / variance "
                                                               "column (default 0)."),
             scheduler: Optional[str] = SCHEDULER_OPT, jobs: Optional[int] = JOBS_OPT, retries: int = RETRIES_OPT,
+            yes: bool = YES_OPT, force: bool = FORCE_OPT,
             out: Path = typer.Option(Path("practicaldl-compare"), "--out", "-o", metavar="DIR",
                                      help="The study folder: one record per run as it finishes, the models, the "
                                           "report. Run the same command again to resume an interrupted study."),
@@ -740,6 +848,7 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
         options = {**given, **({"config": config} if config else {}), **({"table": table} if table else {})}
         out, recorded = _study_options(resume, out, "study", options)
         _check_out_dir(out)
+        _claim_study_folder(out, force)
         if recorded is not None:
             study = StudyConfig.from_dict(recorded)
         else:
@@ -752,7 +861,8 @@ def compare(config: Optional[Path] = typer.Option(None, "--config", "-c", metava
             if table:
                 given["table"] = {**(base.get("table") or {}), **table}
             study = StudyConfig.from_dict({**base, **given})
-        section, runs = _run_folder("study", study, out=out, scheduler=scheduler, jobs=jobs, retries=retries, o=o)
+        section, runs = _run_folder("study", study, out=out, scheduler=scheduler, jobs=jobs, retries=retries,
+                                    force=force, yes=yes, o=o)
         _finish_study(o, section, out, runs)
 
 
@@ -769,6 +879,7 @@ def search(config: Optional[Path] = typer.Option(None, "--config", "-c", metavar
                                                    "(overrides the file's)."),
            dataset: Optional[str] = typer.Option(None, "--dataset", "-d", metavar="NAME|FILE", help=DATASET_HELP),
            scheduler: Optional[str] = SCHEDULER_OPT, jobs: Optional[int] = JOBS_OPT, retries: int = RETRIES_OPT,
+           yes: bool = YES_OPT, force: bool = FORCE_OPT,
            out: Path = typer.Option(Path("practicaldl-search"), "--out", "-o", metavar="DIR",
                                     help="The search folder (records, models, report); run again to resume, or "
                                          "with more --trials to extend the search."),
@@ -801,6 +912,7 @@ def search(config: Optional[Path] = typer.Option(None, "--config", "-c", metavar
         options = {**({"config": config} if config else {}), **({"table": table} if table else {})}
         out, recorded = _study_options(resume, out, "search", options)
         _check_out_dir(out)
+        _claim_study_folder(out, force)
         if recorded is not None:
             settings = {**recorded, **given}
         elif config is not None:
@@ -812,7 +924,7 @@ def search(config: Optional[Path] = typer.Option(None, "--config", "-c", metavar
         else:
             raise UsageProblem("give --config FILE (a search TOML, such as examples/search.toml) or --resume DIR")
         section, runs = _run_folder("search", SearchConfig.from_dict(settings), out=out, scheduler=scheduler, jobs=jobs,
-                                    retries=retries, o=o)
+                                    retries=retries, force=force, yes=yes, o=o)
         _finish_study(o, section, out, runs)
 
 
@@ -958,6 +1070,7 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     classes = np.unique(data.y_train)
     Y = LabelBinarizer().fit(classes).transform(data.y_train[:max_samples]).T.astype(np.float64)  # (n_L, m)
     output = "sigmoid" if len(classes) == 2 else "softmax"
+    _check_fresh_network(sizes, data)
     rng = np.random.RandomState(seed)
     params = initialize_parameters([X.shape[0], *sizes, Y.shape[0]], init=init, rng=rng)
     for k in params:  # zero biases would put units exactly at a ReLU kink (an example whose inputs dropout removed)
@@ -980,6 +1093,14 @@ def _fresh_gradcheck(gc, data, sizes, activation, init, l2, keep_prob, seed, max
     source = {"dataset": data.name, "layer_dims": [X.shape[0], *sizes, Y.shape[0]], "init": init, "l2": l2,
               "keep_prob": keep_prob, "seed": seed, "m": X.shape[1], "plant_bug": plant_bug, "method": method}
     return report, source
+
+
+def _check_fresh_network(sizes: tuple, data) -> None:
+    """Refuse a fresh network too large for this machine's memory before it is drawn."""
+    from .estimator import check_network_memory
+
+    n_classes = len(np.unique(data.y_train))
+    check_network_memory([data.X_train.shape[1], *sizes, 1 if n_classes <= 2 else n_classes], len(data.y_train))
 
 
 # -- diagnose --------------------------------------------------------------------------------------
@@ -1021,6 +1142,9 @@ def diagnose(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str
     o = Output(json_out, quiet)
     if plot is not None and plot.suffix.lower() != ".png":
         _fail(f"invalid value for --plot: it must end in .png, got {str(plot)!r}")
+    if plot is not None:
+        with _Guard():
+            _check_out_dir(plot.parent, option="--plot")
     if torch_file is not None:
         return _torch_diagnose(ctx, o, torch_file, plot)
     with _Guard():
@@ -1041,6 +1165,7 @@ def diagnose(ctx: typer.Context, model: Optional[Path] = MODEL_OPT, dataset: str
             from .estimator import NeuralNetClassifier
 
             data = _load_data(dataset, table)
+            _check_fresh_network(parse_hidden(hidden), data)
             clf = NeuralNetClassifier(parse_hidden(hidden), activation=activation, init=init, init_scale=init_scale,
                                       random_state=seed)
             report = run_diagnose(clf, data.X_train, data.y_train)
@@ -1138,7 +1263,7 @@ def report(source: Path = typer.Argument(..., metavar="SOURCE",
                                               "folder (finished or not)."),
            out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR",
                                               help="Where to write (default: next to results.json)."),
-           json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
+           force: bool = FORCE_OPT, json_out: bool = JSON_OPT, quiet: bool = QUIET_OPT):
     """Re-render a report (figures, index.html, summary.md) from results.json, without retraining.
 
     In a study folder (compare / search --out), the report is made from the runs recorded there,
@@ -1158,15 +1283,20 @@ def report(source: Path = typer.Argument(..., metavar="SOURCE",
 
         if not source.exists():
             raise UsageProblem(f"invalid value for SOURCE: {str(source)!r} does not exist")
+        own = source if source.is_dir() else source.parent
+        target = out if out is not None else own
+        _check_out_dir(target, study=None if _same_folder(target, own) else False)
         doc = load_results(source)
-        target = out if out is not None else (source if source.is_dir() else source.parent)
-        _check_out_dir(target)
-        written = write_report(doc, target)
+        written = write_report(doc, target, force=force, source=source)
         partial = next((s["partial"] for s in doc["sections"] if s.get("partial")), None)
         if partial:
             o.message(f"[yellow]Partial report[/yellow]: {partial['recorded']} of {partial['total']} runs are "
                       "recorded so far.")
         _finish(o, doc, target, written, tables(doc), partial=partial)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return a.exists() and b.exists() and a.resolve() == b.resolve()
 
 
 # -- predict ---------------------------------------------------------------------------------------
@@ -1252,6 +1382,7 @@ def _read_table_rows(path: Path, saved, sep, header, skip_rows: int, unknown: st
 
 def _read_features(path: Path) -> np.ndarray:
     from .core.validation import check_array_2d
+    from .io.arrays import read_npy, read_npz
 
     if not path.is_file():
         raise UsageProblem(f"invalid value for DATA: the file {str(path)!r} does not exist")
@@ -1263,18 +1394,18 @@ def _read_features(path: Path) -> np.ndarray:
             if X.size and np.isnan(X[0]).all():
                 X = X[1:]
         elif suffix == ".npy":
-            X = np.load(path, allow_pickle=False)
+            X = read_npy(path)
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                if "X" not in npz.files:
-                    raise UsageProblem(f"invalid value for DATA: {path.name} must hold an array X, has {npz.files}")
-                X = npz["X"]
+            arrays = read_npz(path)
+            if "X" not in arrays:
+                raise UsageProblem(f"invalid value for DATA: {path} must hold an array X, has {sorted(arrays)}")
+            X = arrays["X"]
         else:
             raise UsageProblem(f"invalid value for DATA: it must end in .csv, .npy or .npz, got {path.name!r}")
-    except UsageProblem:
+    except (UsageProblem, OSError, MemoryError):
         raise
     except Exception as exc:
-        raise UsageProblem(f"invalid value for DATA: {path.name} could not be read: {exc}") from exc
+        raise UsageProblem(f"invalid value for DATA: {path} could not be read: {exc}") from exc
     try:
         return check_array_2d("DATA", X)
     except ValueError as exc:

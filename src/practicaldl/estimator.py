@@ -15,6 +15,9 @@ The optimizer is gradient descent unless ``optimizer`` names another (momentum, 
 from __future__ import annotations
 
 import numbers
+import os
+import warnings
+from typing import Optional
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -27,6 +30,7 @@ from .core.initializers import INITIALIZERS
 from .core.network import initialize_parameters, predict_proba
 from .core.randomness import as_generator
 from .core.validation import check_choice, check_keep_prob, check_non_negative, check_positive
+from .diagnostics.inputs import SubnormalInputWarning, subnormal_warning
 from .diagnostics.monitor import TrainingMonitor
 from .engine.loop import train
 from .engine.optimizers import DEFAULT_SETTINGS, Optimizer, check_settings, get_optimizer, make_optimizer
@@ -142,7 +146,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             sizes = (sizes,)
         sizes = tuple(sizes)
         for s in sizes:
+            check_int64("hidden_layer_sizes entries", s)
             check_positive("hidden_layer_sizes entries", s, integer=True)
+        for name in ("max_iter", "batch_size", "n_iter_no_change", "monitor_every"):
+            check_int64(name, getattr(self, name))
         get_activation(self.activation)  # the registry: built-in names and those registered
         check_choice("init", self.init, INITIALIZERS)
         check_positive("init_scale", self.init_scale)
@@ -200,7 +207,20 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     # -- scikit-learn API ---------------------------------------------------------------------
     def fit(self, X, y):
-        """Train on X (n_samples, n_features) and labels y (n_samples,)."""
+        """Train on X (n_samples, n_features) and labels y (n_samples,).
+
+        A fit that fails (bad input, divergence, an interrupt) leaves the estimator exactly as it
+        was: every attribute is restored, a fitted estimator stays fitted with its old parameters.
+        """
+        state = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    def _fit(self, X, y):
         sizes, keep_prob = self._check_params()
         _check_numeric_columns(X)
         if np.asarray(X).dtype.kind in "USa":
@@ -208,6 +228,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                              "categorical features first, for example with sklearn.preprocessing.OneHotEncoder")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False, ensure_all_finite=False)
         _assert_finite(X, self)
+        subnormal = subnormal_warning(X)
+        if subnormal:
+            warnings.warn(subnormal, SubnormalInputWarning, stacklevel=3)
         check_classification_targets(y)
         binarizer = LabelBinarizer().fit(y)
         if len(binarizer.classes_) < 2:
@@ -216,6 +239,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         classes = binarizer.classes_
         output = "sigmoid" if len(classes) == 2 else "softmax"
         n_out = 1 if output == "sigmoid" else len(classes)
+        check_network_memory([X.shape[1], *sizes, n_out], X.shape[0] if self.batch_size is None
+                             else min(X.shape[0], self.batch_size), X.dtype.itemsize)
         rng = as_generator(self.random_state)
         params = initialize_parameters([X.shape[1], *sizes, n_out], init=self.init, init_scale=self.init_scale,
                                        rng=rng, dtype=X.dtype)
@@ -293,6 +318,35 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
         return tags
+
+
+def check_int64(name: str, value) -> None:
+    """An integer setting beyond int64 (``max_iter=10**23``) is refused with a message naming it
+    (NumPy could not hold it); other values pass through to the regular checks."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        raise ValueError(f"{name} must be an integer below 2**63, got {value}")
+
+
+def _physical_memory() -> Optional[int]:
+    """This machine's memory in bytes, None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_network_memory(layer_dims, m: int = 0, itemsize: int = 8) -> None:
+    """Refuse, before anything is allocated, a network that cannot be trained in this machine's
+    memory: ``itemsize * (4 P + 3 m sum(n_l))`` bytes, P the parameters (W_l, b_l), held as
+    parameters, gradients and up to two optimizer states, and the pre-activations, activations
+    and dropout masks of ``m`` examples per step."""
+    n_params = sum(a * b + a for a, b in zip(layer_dims[1:], layer_dims[:-1]))
+    need = itemsize * (4 * n_params + 3 * m * sum(layer_dims[1:]))
+    memory = _physical_memory()
+    if memory is not None and need > memory:
+        raise ValueError(f"hidden_layer_sizes {tuple(layer_dims[1:-1])} need about {need / 2**30:.3g} GiB to train "
+                         f"({n_params:,} parameters, their gradients and optimizer state, and the activations of "
+                         f"{m} examples per step), more than this machine's {memory / 2**30:.3g} GiB of memory")
 
 
 def _check_numeric_columns(X) -> None:

@@ -37,13 +37,19 @@ def wrap(text: str, width_inches: float, fontsize: float = 10) -> str:
     return "\n".join(textwrap.wrap(text, chars))
 
 
+MAX_PIXELS = 40_000_000  # a figure with more at its dpi is drawn at a lower dpi (bounded memory)
+
+
 def png_bytes(fig: Figure) -> bytes:
-    """The PNG of a matplotlib ``Figure`` (Agg canvas; no timestamp metadata, so the bytes repeat)."""
+    """The PNG of a matplotlib ``Figure`` (Agg canvas; no timestamp metadata, so the bytes repeat),
+    at the figure's dpi, or lower where that would give more than ``MAX_PIXELS`` pixels."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
+    width, height = fig.get_size_inches()
+    dpi = min(fig.dpi, (MAX_PIXELS / max(width * height, 1e-9)) ** 0.5)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
 
 

@@ -127,13 +127,23 @@ def _require_file(path) -> Path:
 
 
 def _xy(X, y, path: Path, where: str):
+    """``(X, y)`` of a file, checked: X numeric, 2-D, with rows and columns; one label per row."""
     X = np.asarray(X)
     y = np.asarray(y)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{where} in {path} must hold numbers, got dtype {X.dtype}")
     if X.ndim != 2:
-        raise ValueError(f"{where} in {path.name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+        raise ValueError(f"{where} in {path} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.size == 0:
+        raise ValueError(f"{where} in {path} is empty (shape {X.shape}): it needs rows and feature columns")
     y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
     if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f"the labels in {path.name} must be one per row of {where} ({len(X)}), got shape {y.shape}")
+        raise ValueError(f"the labels in {path} must be one per row of {where} ({len(X)}), got shape {y.shape}")
+    if y.dtype.kind not in "biufUS":
+        raise ValueError(f"the labels in {path} must be numbers or text, got dtype {y.dtype}")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and (np.abs(y) < 2**53).all()):
+        raise ValueError(f"the labels in {path} must be finite and below 2**53 in magnitude (class labels, not "
+                         f"measurements), got {y[~(np.isfinite(y) & (np.abs(y) < 2**53))][0]:g}")
     return X, y
 
 
@@ -146,17 +156,24 @@ def _split(X, y, test_size, random_state, name) -> Dataset:
 
 def load_npz(path, *, test_size: float = 0.25, random_state: int = 0) -> Dataset:
     """An ``.npz`` with ``X`` and ``y`` (split here) or ``X_train, y_train, X_test, y_test``."""
+    from .arrays import read_npz
+
     path = _require_file(path)
-    with np.load(path, allow_pickle=False) as data:
-        keys = set(data.files)
-        if {"X_train", "y_train", "X_test", "y_test"} <= keys:
-            X_train, y_train = _xy(data["X_train"], data["y_train"], path, "X_train")
-            X_test, y_test = _xy(data["X_test"], data["y_test"], path, "X_test")
-            return Dataset(X_train, y_train, X_test, y_test, path.stem)
-        if {"X", "y"} <= keys:
-            X, y = _xy(data["X"], data["y"], path, "X")
-            return _split(X, y, test_size, random_state, path.stem)
-    raise ValueError(f"{path.name} must hold arrays X and y, or X_train, y_train, X_test, y_test; it has {sorted(keys)}")
+    data = read_npz(path)
+    keys = set(data)
+    if {"X_train", "y_train", "X_test", "y_test"} <= keys:
+        X_train, y_train = _xy(data["X_train"], data["y_train"], path, "X_train")
+        X_test, y_test = _xy(data["X_test"], data["y_test"], path, "X_test")
+        if X_train.shape[1] != X_test.shape[1]:
+            raise ValueError(f"X_train and X_test in {path} must have the same number of columns, got "
+                             f"{X_train.shape[1]} and {X_test.shape[1]}")
+        return Dataset(X_train, y_train, X_test, y_test, path.stem)
+    if {"X", "y"} <= keys:
+        X, y = _xy(data["X"], data["y"], path, "X")
+        if len(X) < 4:
+            raise ValueError(f"X in {path} has {len(X)} rows; a train / test split needs at least 4")
+        return _split(X, y, test_size, random_state, path.stem)
+    raise ValueError(f"{path} must hold arrays X and y, or X_train, y_train, X_test, y_test; it has {sorted(keys)}")
 
 
 def load_mat(path) -> Dataset:
@@ -167,10 +184,10 @@ def load_mat(path) -> Dataset:
     try:
         data = loadmat(path)
     except Exception as exc:
-        raise ValueError(f"{path.name} is not a readable MATLAB .mat file: {exc}") from exc
+        raise ValueError(f"{path} is not a readable MATLAB .mat file: {exc}") from exc
     missing = [k for k in ("X", "y", "Xval", "yval") if k not in data]
     if missing:
-        raise ValueError(f"{path.name} must hold X, y, Xval and yval; missing {missing}")
+        raise ValueError(f"{path} must hold X, y, Xval and yval; missing {missing}")
     X_train, y_train = _xy(data["X"], data["y"], path, "X")
     X_test, y_test = _xy(data["Xval"], data["yval"], path, "Xval")
     return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64), path.stem)
@@ -208,17 +225,23 @@ def load_dataset(name_or_path, table=None, *, preprocessing=None) -> Dataset:
     """
     from .tables import TableOptions, is_table_path, load_table
 
+    from ..diagnostics.inputs import subnormal_warning
+
     source = str(name_or_path)
     options = None if table is None else TableOptions.from_dict(table)
     if is_table_path(source):
-        return load_table(source, options, preprocessing)
-    if options is not None and options != TableOptions():
+        data = load_table(source, options, preprocessing)
+    elif options is not None and options != TableOptions():
         raise ValueError(f"table options (--target, --features, ...) apply to table files {list(SUFFIXES[:3])}, "
                          f"not to {source!r}")
-    if source in DATASETS:
+    elif source in DATASETS:
         data = DATASETS[source]()
     elif Path(source).suffix.lower() in LOADERS:
         data = LOADERS[Path(source).suffix.lower()](Path(source))
     else:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)} or a path ending in {list(SUFFIXES)}, got {source!r}")
-    return data._replace(info=describe_dataset(data, source))
+    info = describe_dataset(data, source)
+    subnormal = subnormal_warning(data.X_train, "the training features")
+    if subnormal:
+        info = {**info, "warnings": [*info["warnings"], subnormal]}
+    return data._replace(info=info)

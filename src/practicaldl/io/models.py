@@ -37,12 +37,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .files import atomic_write_bytes, read_json_file
+from .arrays import ArrayFileError, read_npz
+from .files import has_format, inside, read_json_file, replace_together
 
 FORMAT = "practicaldl-model"
 FORMAT_VERSION = 2
@@ -208,20 +210,38 @@ def _optimizer_params(described: dict) -> dict:
     return {k: _jsonable(v) for k, v in params.items()}
 
 
-def write_model_files(path, npz: bytes, meta: bytes) -> tuple[Path, Path]:
-    """Write ``encode_model``'s bytes as ``path.npz``, then ``path.json`` (each atomically), so a
-    crash between the two leaves a pair that ``load_model`` refuses rather than a wrong model."""
+def write_model_files(path, npz: bytes, meta: bytes, *, root=None) -> tuple[Path, Path]:
+    """Write ``encode_model``'s bytes as ``path.npz`` and ``path.json``, as a pair
+    (``io.files.replace_together``: both written to temporary files, then moved into place with
+    interrupts held back); a crash between the two moves leaves a pair that ``load_model``
+    refuses rather than a wrong model. With ``root`` (a study's ``models/``), ``path`` is relative
+    to it and must land inside it (``io.files.inside``)."""
+    if root is not None:
+        path = inside(root, path)
     npz_path, json_path = model_paths(path)
-    atomic_write_bytes(npz_path, npz)
-    atomic_write_bytes(json_path, meta)
+    replace_together({npz_path: npz, json_path: meta})
     return npz_path, json_path
 
 
-def save_model(clf, path, *, data=None) -> tuple[Path, Path]:
+def save_model(clf, path, *, data=None, force: bool = False) -> tuple[Path, Path]:
     """Save a fitted ``NeuralNetClassifier`` to ``path.npz`` + ``path.json``; return both paths
-    (``encode_model``, then ``write_model_files``; ``data`` as for ``encode_model``)."""
+    (``encode_model``, then ``write_model_files``; ``data`` as for ``encode_model``). Files there
+    that are not a practicaldl model are refused (``check_replaceable_model``) unless ``force``."""
     npz_path, _ = model_paths(path)
+    check_replaceable_model(path, force=force)
     return write_model_files(path, *encode_model(clf, npz_path.stem, data=data))
+
+
+def check_replaceable_model(path, *, force: bool = False) -> None:
+    """Refuse (``FolderNotOurs``) to overwrite ``path.npz`` / ``path.json`` when they exist and
+    ``path.json`` is not a practicaldl model's metadata, unless ``force``."""
+    from .folders import FolderNotOurs
+
+    npz_path, json_path = model_paths(path)
+    present = [p.name for p in (npz_path, json_path) if os.path.lexists(p)]
+    if present and not force and not has_format(json_path, FORMAT):
+        raise FolderNotOurs(f"{', '.join(present)} in {str(npz_path.parent)!r} are not a practicaldl model; choose "
+                            "another name, or replace them with --force")
 
 
 def table_metadata(info: dict) -> dict:
@@ -284,17 +304,14 @@ def load_arrays(path, meta: dict) -> tuple[dict, dict]:
     if not isinstance(pre_keys, list) or not all(isinstance(k, str) for k in pre_keys):
         raise ModelFileError("preprocessing.arrays must be a list of array names")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            files = set(npz.files)
-            expected = set(_param_keys(L)) | set(pre_keys)
-            if files != expected:
-                raise ModelFileError(f"{npz_path.name} must hold exactly {sorted(expected)}, got {sorted(files)}")
-            params = {k: npz[k] for k in _param_keys(L)}
-            pre_arrays = {k[len(PREPROCESSING_PREFIX):]: npz[k] for k in pre_keys}
-    except ModelFileError:
-        raise
-    except Exception as exc:  # zipfile.BadZipFile, ValueError (object arrays), OSError
-        raise ModelFileError(f"{npz_path.name} is not a readable .npz of plain arrays: {exc}") from exc
+        arrays = read_npz(data, str(npz_path))
+    except ArrayFileError as exc:
+        raise ModelFileError(str(exc)) from exc
+    expected = set(_param_keys(L)) | set(pre_keys)
+    if set(arrays) != expected:
+        raise ModelFileError(f"{npz_path.name} must hold exactly {sorted(expected)}, got {sorted(arrays)}")
+    params = {k: arrays[k] for k in _param_keys(L)}
+    pre_arrays = {k[len(PREPROCESSING_PREFIX):]: arrays[k] for k in pre_keys}
     for l in range(1, L + 1):
         for key, shape in ((f"W{l}", (dims[l], dims[l - 1])), (f"b{l}", (dims[l], 1))):
             arr = params[key]

@@ -228,7 +228,7 @@ def as_text(values):
 
 
 def _examples(values, lines, limit: int = 5) -> str:
-    shown = ", ".join(f"{v!r} (line {int(n)})" for v, n in zip(values[:limit], lines[:limit]))
+    shown = ", ".join(f"{v!r} (line {int(n)})" for v, n in zip(np.asarray(values)[:limit].tolist(), lines[:limit]))
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 

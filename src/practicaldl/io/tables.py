@@ -14,8 +14,9 @@ standardised; every other column (text, booleans) is categorical and one-hot enc
 (``io.preprocessing``).
 
 **Labels**: strings, booleans and integers are classes as they are; floats that are all whole
-numbers become integers (below 2**53); a label column with fractions is refused (a measurement,
-not a class), and one with more than ``CONTINUOUS_LABEL_VALUES`` distinct numbers gets a warning.
+numbers become integers; a label column with fractions is refused (a measurement, not a class),
+as is one with a whole number of 2**53 or more in magnitude (1e20 and 1e20 + 1 are one float),
+and one with more than ``CONTINUOUS_LABEL_VALUES`` distinct numbers gets a warning.
 
 **Missing values** (empty fields, NA, NaN, ...) in the columns used are refused with each column's
 count and lines, unless ``impute`` ("mean", "median", "most_frequent": numeric columns by that
@@ -175,6 +176,10 @@ def read_table(path, *, sep: Optional[str] = None, header: bool = True, skip_row
         lines = np.arange(len(frame)) + skip_rows + (2 if header else 1)
     frame.columns = [str(c).strip() for c in frame.columns] if header or suffix == ".parquet" \
         else [str(i) for i in range(frame.shape[1])]
+    control = next((c for c in frame.columns if any(ord(ch) < 32 or ord(ch) == 127 for ch in c)), None)
+    if control is not None:
+        raise TableError(f"{path.name}: the column name {control!r} holds a control character; a header names "
+                         "columns in plain text (if the first line is data, add --no-header)")
     if frame.shape[1] < 2:
         raise TableError(f"{path.name} must have at least a feature column and a label column, found "
                          f"{frame.shape[1]} column(s) (separator {sep!r}; give another with --sep)")
@@ -341,7 +346,14 @@ def encode_labels(values, column: str, source: str, lines) -> tuple[np.ndarray, 
                 f"target column {column!r} of {source} holds numbers with fractions ({v[i]:g} on line {lines[i]}, "
                 f"{len(np.unique(v))} distinct values): it looks continuous, a measurement and not a class label; "
                 "choose the label column with --target (default: the last column)")
-        y = v.astype(np.int64) if np.abs(v).max() < 2**53 else v
+        huge = np.abs(v) >= 2**53
+        if huge.any():
+            i = int(np.flatnonzero(huge)[0])
+            raise TableError(
+                f"target column {column!r} of {source} holds {v[i]:g} (line {lines[i]}): whole-number labels must be "
+                "below 2**53 in magnitude, where every whole number has its own float; quote them to make them "
+                "text labels")
+        y = v.astype(np.int64)
         distinct = len(np.unique(y))
         if distinct > CONTINUOUS_LABEL_VALUES:
             notes.append(f"the target column {column!r} has {distinct} distinct numeric values: it looks continuous, "
@@ -350,7 +362,7 @@ def encode_labels(values, column: str, source: str, lines) -> tuple[np.ndarray, 
     else:
         y = np.asarray(as_text(values).tolist(), dtype=str)
     if len(np.unique(y)) < 2:
-        raise TableError(f"target column {column!r} of {source} has a single value ({y[0]!r}): a classifier needs "
+        raise TableError(f"target column {column!r} of {source} has a single value ({y.tolist()[0]!r}): a classifier needs "
                          "at least 2 classes; choose the label column with --target")
     return y, notes
 

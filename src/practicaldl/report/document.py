@@ -26,13 +26,7 @@ from typing import Optional
 
 from ..io.files import read_json_file
 from ..studies.runner import aggregate
-
-FORMAT = "practicaldl-results"
-FORMAT_VERSION = 1
-
-
-class ReportError(ValueError):
-    """A results document that cannot be rendered (missing, not JSON, wrong format)."""
+from .validate import FORMAT, FORMAT_VERSION, ReportError, check_results
 
 
 # -- the document ------------------------------------------------------------------------------
@@ -75,27 +69,6 @@ def results_from_folder(path) -> dict:
         return study_results(section_from_folder(path))
     except StudyMismatch as exc:
         raise ReportError(str(exc)) from exc
-
-
-def check_results(doc) -> dict:
-    """Check the document's shape; the message says what is wrong."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ReportError(f"a results document must be a JSON object with format {FORMAT!r}")
-    if doc.get("format_version") != FORMAT_VERSION:
-        raise ReportError(f"results format_version must be {FORMAT_VERSION}, got {doc.get('format_version')!r}")
-    if not isinstance(doc.get("sections"), list):
-        raise ReportError("results must have a list of sections")
-    for i, section in enumerate(doc["sections"]):
-        kind = section.get("kind") if isinstance(section, dict) else None
-        if kind in ("study", "search"):
-            if not isinstance(section.get("records"), list) or not isinstance(section.get("config"), dict):
-                raise ReportError(f"section {i} (a {kind}) must have config and records")
-        elif kind == "gradcheck":
-            if not isinstance(section.get("checks"), list):
-                raise ReportError(f"section {i} (gradcheck) must have a list of checks")
-        else:
-            raise ReportError(f"section {i} must have kind 'study', 'search' or 'gradcheck', got {kind!r}")
-    return doc
 
 
 def load_results(path) -> dict:

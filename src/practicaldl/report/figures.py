@@ -22,6 +22,7 @@ from typing import Optional
 import numpy as np
 
 from ..diagnostics.plots import png_bytes, wrap
+from ..io.limits import MAX_FIGURE_CONFIGURATIONS
 from ..studies.runner import aggregate
 from .document import _per_parameter, _section_name, _section_title, best_trials, by_configuration, trial_value
 
@@ -270,7 +271,7 @@ def figure_search_scores(section: dict) -> Optional[bytes]:
     against its value; log x axis where the value was drawn on a log scale (``1 - value`` for
     ``one_minus_loguniform``), categories side by side for choices; the best trial starred and
     failed trials marked on the axis. None when nothing was sampled or no trial trained."""
-    params, ranked = section["parameters"], best_trials(section)
+    params, ranked = section["parameters"][:MAX_FIGURE_CONFIGURATIONS], best_trials(section)
     if not params or not ranked:
         return None
     failed = [r for r in section["records"] if r.get("error") is not None]
@@ -339,29 +340,62 @@ def figure_best_costs(section: dict) -> Optional[bytes]:
     return figure_cost_curves({**section, "records": [r for r in section["records"] if r["configuration"] in best]})
 
 
-def figures(doc: dict) -> dict:
-    """``{"figures/<name>.png": (caption, png bytes)}`` for the whole document, in order."""
-    out = {}
+def figure_stems(doc: dict) -> list[str]:
+    """The file-name stem of each section's figures: its name made file-name safe
+    (``io.files.safe_name``: ``"../../x"`` -> ``"x"``), ``-2``, ``-3``, ... added where two sections
+    would share one."""
+    from ..io.files import safe_name
+
+    stems: list[str] = []
     for section in doc["sections"]:
-        name, title = _section_name(section), _section_title(section)
+        stem = base = safe_name(_section_name(section), fallback="section")
+        k = 2
+        while stem in stems:
+            stem, k = f"{base}-{k}", k + 1
+        stems.append(stem)
+    return stems
+
+
+def _first_configurations(section: dict) -> dict:
+    """The section with the records of its first ``MAX_FIGURE_CONFIGURATIONS`` configurations
+    (what the per-configuration figures draw), and a caption note when there are more."""
+    groups = by_configuration(section["records"])
+    if len(groups) <= MAX_FIGURE_CONFIGURATIONS:
+        return section
+    kept = set(list(groups)[:MAX_FIGURE_CONFIGURATIONS])
+    return {**section, "records": [r for r in section["records"] if r["configuration"] in kept], "aggregate": None}
+
+
+def figures(doc: dict) -> list[dict]:
+    """Per section, ``{"figures/<stem>-<kind>.png": (caption, png bytes)}`` in order (``figure_stems``).
+
+    Figures with a panel, bar or row per configuration draw the first ``MAX_FIGURE_CONFIGURATIONS``
+    configurations of a larger study (their captions say so; the tables list every one).
+    """
+    out = []
+    for stem, section in zip(figure_stems(doc), doc["sections"]):
+        title = _section_title(section)
+        n_configurations = len(by_configuration(section.get("records") or []))
+        few = f" (the first {MAX_FIGURE_CONFIGURATIONS} of {n_configurations} configurations)" \
+            if n_configurations > MAX_FIGURE_CONFIGURATIONS else ""
         if section["kind"] == "study":
-            init = None if _same_rows(section, "diagnostics_init") else \
-                figure_layer_histograms(section, "diagnostics_init", "a", "at initialization")
-            made = (("cost", "cost per iteration", figure_cost_curves(section)),
-                    ("learning-rate", "learning rate per epoch", figure_learning_rates(section)),
-                    ("boundaries", "decision boundaries", figure_decision_boundaries(section)),
-                    ("accuracy", "train and test accuracy", figure_accuracy(section)),
-                    ("weights", "weights per layer after training",
-                     figure_layer_histograms(section, "diagnostics", "w", "after training")),
-                    ("activations", "activations per layer after training",
-                     figure_layer_histograms(section, "diagnostics", "a", "after training")),
-                    ("activations-init", "activations per layer at initialization", init))
+            shown = _first_configurations(section)
+            init = None if _same_rows(shown, "diagnostics_init") else \
+                figure_layer_histograms(shown, "diagnostics_init", "a", "at initialization")
+            made = (("cost", "cost per iteration" + few, figure_cost_curves(shown)),
+                    ("learning-rate", "learning rate per epoch" + few, figure_learning_rates(shown)),
+                    ("boundaries", "decision boundaries" + few, figure_decision_boundaries(shown)),
+                    ("accuracy", "train and test accuracy" + few, figure_accuracy(shown)),
+                    ("weights", "weights per layer after training" + few,
+                     figure_layer_histograms(shown, "diagnostics", "w", "after training")),
+                    ("activations", "activations per layer after training" + few,
+                     figure_layer_histograms(shown, "diagnostics", "a", "after training")),
+                    ("activations-init", "activations per layer at initialization" + few, init))
         elif section["kind"] == "search":
             made = (("scores", "validation accuracy against each hyperparameter", figure_search_scores(section)),
                     ("cost", f"cost per iteration of the best {BEST_CURVES} trials", figure_best_costs(section)))
         else:
             made = (("differences", "per-parameter differences", figure_gradcheck(section)),)
-        for suffix, caption, png in made:
-            if png is not None:
-                out[f"figures/{name}-{suffix}.png"] = (f"{title}: {caption}", png)
+        out.append({f"figures/{stem}-{suffix}.png": (f"{title}: {caption}", png)
+                    for suffix, caption, png in made if png is not None})
     return out

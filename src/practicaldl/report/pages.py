@@ -1,13 +1,15 @@
 """Report pages: a self-contained ``index.html`` and a Markdown summary, written with the figures.
 
 Reports read *data*, never a model: a results document (``report.document``: study, search and
-gradient-check sections). ``write_report(doc, out_dir)`` renders everything in memory first,
-then writes, each file atomically (temporary file + ``os.replace``)::
+gradient-check sections), checked first (``report.validate``). ``write_report(doc, out_dir)``
+renders everything in memory, then writes the files as one set (``io.folders.FolderUpdate``:
+staged, then moved into place together; an interrupt leaves the old report or the new one)::
 
     out_dir/results.json     the document itself (so the report can be re-rendered)
     out_dir/index.html       tables + figures embedded as base64 PNG, each linked to its file
     out_dir/summary.md       the tables in Markdown, figures linked
-    out_dir/figures/*.png    <study>-cost.png        cost per iteration, every configuration, one axis
+    out_dir/figures/*.png    (<study>: the section's name made file-name safe, io.files.safe_name)
+                             <study>-cost.png        cost per iteration, every configuration, one axis
                              <study>-learning-rate.png  learning rate per epoch (when a schedule changes it)
                              <study>-boundaries.png  decision boundaries, one panel per configuration (2-D data)
                              <study>-accuracy.png    train / test accuracy, mean +- std over seeds
@@ -32,10 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.files import atomic_write_bytes, finite_json
-from .document import (_section_name, _section_title, check_results, data_table, fit_legend, hyperparameter_table,
-                       load_results, section_description, section_tables)
-from .figures import figures
+from ..io.files import finite_json
+from ..io.folders import REPORT_ENTRIES, FolderUpdate
+from .document import (_section_title, check_results, data_table, fit_legend, hyperparameter_table, load_results,
+                       section_description, section_tables)
+from .figures import figure_stems, figures
+from .validate import ReportError
 
 # -- documents ------------------------------------------------------------------------------------
 def _section_tables(section: dict) -> list[dict]:
@@ -63,20 +67,18 @@ def markdown_table(table: dict) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(doc: dict, figs: dict) -> str:
-    """The Markdown summary: notes, then per section its description, tables and figure links."""
+def render_markdown(doc: dict, figs: list) -> str:
+    """The Markdown summary: notes, then per section its description, tables and figure links
+    (``figs``: ``figures.figures(doc)``, one dict per section)."""
     parts = [f"# {doc.get('title', 'practicaldl report')}", ""]
     parts += [f"- {note}" for note in doc.get("notes", [])]
-    for section in doc["sections"]:
-        name = _section_name(section)
+    for section, section_figs in zip(doc["sections"], figs):
         parts += ["", f"## {_section_title(section)}", "", section_description(section), ""]
         for table in _section_tables(section):
             parts += [f"**{table['title']}**", "", markdown_table(table), ""]
         if _legend(section):
             parts += [_legend(section), ""]
-        for path, (caption, _) in figs.items():
-            if path.startswith(f"figures/{name}-"):
-                parts.append(f"![{caption}]({path})")
+        parts += [f"![{caption}]({path})" for path, (caption, _) in section_figs.items()]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -108,7 +110,7 @@ def _html_table(table: dict) -> str:
             f"<tbody>{body}</tbody></table></div>")
 
 
-def render_html(doc: dict, figs: dict) -> str:
+def render_html(doc: dict, figs: list) -> str:
     """A self-contained page: tables, and every figure embedded as a base64 PNG (linked to its file)."""
     e = html.escape
     title = doc.get("title", "practicaldl report")
@@ -117,17 +119,15 @@ def render_html(doc: dict, figs: dict) -> str:
              f"<title>{e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
     if doc.get("notes"):
         parts.append('<div class="notes"><ul>' + "".join(f"<li>{e(n)}</li>" for n in doc["notes"]) + "</ul></div>")
-    for section in doc["sections"]:
-        name = _section_name(section)
-        parts.append(f'<section id="{e(name)}"><h2>{e(_section_title(section))}</h2><p>{e(section_description(section))}</p>')
+    for stem, section, section_figs in zip(figure_stems(doc), doc["sections"], figs):
+        parts.append(f'<section id="{e(stem)}"><h2>{e(_section_title(section))}</h2><p>{e(section_description(section))}</p>')
         parts += [_html_table(t) for t in _section_tables(section)]
         if _legend(section):
             parts.append(f'<p class="legend">{e(_legend(section))}</p>')
-        for path, (caption, png) in figs.items():
-            if path.startswith(f"figures/{name}-"):
-                data = base64.b64encode(png).decode("ascii")
-                parts.append(f'<figure><a href="{e(path)}"><img src="data:image/png;base64,{data}" '
-                             f'alt="{e(caption)}" data-file="{e(path)}"></a><figcaption>{e(caption)}</figcaption></figure>')
+        for path, (caption, png) in section_figs.items():
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f'<figure><a href="{e(path)}"><img src="data:image/png;base64,{data}" '
+                         f'alt="{e(caption)}" data-file="{e(path)}"></a><figcaption>{e(caption)}</figcaption></figure>')
         parts.append("</section>")
     parts.append(f"<footer><p>Made by practicaldl {e(str(doc.get('practicaldl', '')))} from results.json; "
                  "re-render with <code>practicaldl report DIR</code>.</p></footer></body></html>")
@@ -142,27 +142,47 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def write_report(doc: dict, out_dir) -> dict:
-    """Render ``doc`` and write the report folder (see the module docstring); return the paths.
+def render_files(doc: dict, *, source=None) -> dict:
+    """``{relative path: bytes}`` of the report of ``doc`` (see the module docstring), everything
+    rendered in memory. ``source``: the file ``doc`` was read from; a document read from a file
+    that cannot be rendered for a reason its checks did not foresee is then a ``ReportError``
+    naming the file (a document practicaldl made itself is never blamed on a file)."""
+    try:
+        doc = check_results(finite_json(json.loads(json.dumps(doc, default=_json_default))))
+        figs = figures(doc)
+        files = {"results.json": json.dumps(doc, indent=1, allow_nan=False).encode("utf-8") + b"\n"}
+        files.update({path: png for section_figs in figs for path, (_, png) in section_figs.items()})
+        files["summary.md"] = render_markdown(doc, figs).encode("utf-8")
+        files["index.html"] = render_html(doc, figs).encode("utf-8")
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+        if source is None or isinstance(exc, ReportError):
+            raise
+        what = f"the key {exc} is missing" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise ReportError(f"{source} cannot be rendered: {what} (a key is missing or holds the wrong kind of "
+                          "value)") from exc
+    return files
 
-    Everything is rendered before the first write, and each file is written atomically.
+
+def write_report(doc: dict, out_dir, *, force: bool = False, source=None) -> dict:
+    """Render ``doc`` and write its report into ``out_dir`` as a set (``io.folders.FolderUpdate``):
+    ``results.json``, ``summary.md``, ``index.html`` and ``figures/`` replace the old ones together
+    or not at all; other entries (a study's records, a demo's models) are left alone. A folder that
+    practicaldl did not write is refused unless ``force``. Returns ``{relative path: final path}``.
+    ``source``: as for ``render_files``.
     """
-    doc = check_results(finite_json(json.loads(json.dumps(doc, default=_json_default))))
-    figs = figures(doc)
-    files = {"results.json": json.dumps(doc, indent=1, allow_nan=False).encode("utf-8") + b"\n"}
-    files.update({path: png for path, (_, png) in figs.items()})
-    files["summary.md"] = render_markdown(doc, figs).encode("utf-8")
-    files["index.html"] = render_html(doc, figs).encode("utf-8")  # last: the page appears when all is there
-    out_dir = Path(out_dir)
-    written = {}
-    for rel, data in files.items():
-        written[rel] = atomic_write_bytes(out_dir / rel, data)
-    return written
+    files = render_files(doc, source=source)
+    with FolderUpdate(out_dir, REPORT_ENTRIES, force=force) as update:
+        return write_files(update, files)
 
 
-def render_report(source, out_dir=None) -> dict:
+def write_files(update: FolderUpdate, files: dict) -> dict:
+    """Stage ``files`` (``render_files``) in an open ``FolderUpdate``; ``{relative path: final path}``."""
+    return {rel: update.write(rel, data) for rel, data in files.items()}
+
+
+def render_report(source, out_dir=None, *, force: bool = False) -> dict:
     """Re-render a report from ``source`` (a report folder or a ``results.json``) without retraining."""
     doc = load_results(source)
     source = Path(source)
     target = out_dir if out_dir is not None else (source if source.is_dir() else source.parent)
-    return write_report(doc, target)
+    return write_report(doc, target, force=force, source=source)

@@ -171,14 +171,35 @@ class StudyConfig:
             setattr(self, axis, _as_tuple(getattr(self, axis)))
         self.hidden_layer_sizes = _sizes(self.hidden_layer_sizes)
         if self.configurations is not None:
+            if not isinstance(self.configurations, (list, tuple)) or \
+                    not all(isinstance(c, dict) for c in self.configurations):
+                raise ValueError(f"configurations must be a list of tables of settings, got {self.configurations!r}"[:300])
             self.configurations = [dict(c) for c in self.configurations]
         self.validate()
 
+    @property
+    def n_configurations(self) -> int:
+        """Configurations of the study (the grid's product, or the explicit list), counted without
+        building them."""
+        if self.configurations is not None:
+            return len(self.configurations)
+        return math.prod(len(getattr(self, axis)) for axis in GRID_AXES)
+
+    @property
+    def n_runs(self) -> int:
+        """Runs of the study: configurations x seeds."""
+        return self.n_configurations * len(self.seeds)
+
     # -- validation at the boundary ----------------------------------------------------------
     def validate(self) -> "StudyConfig":
-        """Check every field; the message names the field, the rule and the value."""
+        """Check every field; the message names the field, the rule and the value. The number of
+        runs is checked first (at most ``io.limits.MAX_RUNS``), before any configuration is built."""
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        for key in ("title", "description"):
+            if not isinstance(getattr(self, key), str):
+                raise ValueError(f"{key} must be text, got {getattr(self, key)!r}")
+        check_run_count(self.n_configurations, len(self.seeds))
         check_dataset(self.dataset)
         self.table = check_table(self.dataset, self.table)
         if not self.seeds or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and 0 <= s < 2**32
@@ -198,6 +219,8 @@ class StudyConfig:
                 unknown = sorted(set(c) - set(OVERRIDABLE) - {"label"})
                 if unknown:
                     raise ValueError(f"configurations entries may set {sorted(OVERRIDABLE) + ['label']}, got {unknown}")
+                if not isinstance(c.get("label", ""), str):
+                    raise ValueError(f"configurations labels must be text, got {c['label']!r}")
         for values in self._settings():
             _check_setting(values)
         labels = [label for label, _ in self._labelled_settings()]
@@ -284,13 +307,22 @@ def read_toml(path, table: str) -> dict:
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    from ..io.files import json_depth
+    from ..io.limits import MAX_CONFIG_BYTES, MAX_JSON_DEPTH, size_text
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"config file {str(path)!r} is {size_text(path.stat().st_size)}, more than the "
+                         f"{size_text(MAX_CONFIG_BYTES)} a study's settings may take")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"config file {path.name} is not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        reason = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ValueError(f"config file {str(path)!r} is not valid TOML: {reason}") from exc
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValueError(f"config file {str(path)!r} nests more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(data.get(table), dict):
         data = {**data[table], **{k: v for k, v in data.items() if k != table}}
     return data
@@ -311,8 +343,21 @@ def _beside(data: dict, folder: Path) -> dict:
     return data
 
 
+def check_run_count(n_configurations: int, n_seeds: int) -> int:
+    """``n_configurations x n_seeds`` runs, refused above ``io.limits.MAX_RUNS``."""
+    from ..io.limits import MAX_RUNS
+
+    n = n_configurations * n_seeds
+    if n > MAX_RUNS:
+        raise ValueError(f"the study has {n:,} runs ({n_configurations:,} configurations x {n_seeds:,} seeds), more "
+                         f"than the {MAX_RUNS:,} practicaldl runs in one study or search")
+    return n
+
+
 def _slug(study: str, configuration: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", f"{study}-{configuration}").strip("-")
+    """``<study>-<configuration>`` as a file name: runs of characters other than letters, digits
+    and ``.`` become ``-``; no leading or trailing ``-`` or ``.`` (no hidden file)."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", f"{study}-{configuration}").strip("-.")
 
 
 def _fmt(value) -> str:
@@ -337,11 +382,15 @@ def _label(setting: dict, axes, base: dict, *, force: bool) -> str:
 def _check_setting(s: dict) -> None:
     """One configuration's estimator settings, checked before anything runs (the estimator's rules)."""
     from ..core.activations import get_activation
+    from ..estimator import check_int64, check_network_memory
     from ..engine.optimizers import check_settings, get_optimizer
 
     sizes = s["hidden_layer_sizes"]
     if not sizes or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in sizes):
         raise ValueError(f"hidden_layer_sizes must be positive integers, got {list(sizes)!r}")
+    for name in ("max_iter", "batch_size"):
+        check_int64(name, s[name])
+    check_network_memory([1, *sizes, 1])
     get_activation(s["activation"])  # the registry: built-in names and those registered
     check_choice("init", s["init"] if isinstance(s["init"], str) else repr(s["init"]), INITIALIZERS)  # names only
     check_positive("init_scale", s["init_scale"])

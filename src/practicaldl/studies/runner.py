@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..diagnostics.inputs import SubnormalInputWarning
 from ..engine.loop import NumericalError
 from .config import RunConfig, StudyConfig
 from .data import data_checksum, dataset_points, load_study_data
@@ -102,7 +104,9 @@ def _train(run: RunConfig, data, key: str):
     record = empty_record(run, key)
     start = time.perf_counter()
     try:
-        clf.fit(data.X_train, data.y_train)
+        with warnings.catch_warnings():  # the study's data description carries this warning, once
+            warnings.simplefilter("ignore", SubnormalInputWarning)
+            clf.fit(data.X_train, data.y_train)
     except NumericalError as exc:
         record.update(time_s=time.perf_counter() - start, status="diverged", error=str(exc))
         return record, None
@@ -134,9 +138,9 @@ def run_one(run: RunConfig, model_dir=None, *, data=None) -> dict:
     data = load_study_data(run) if data is None else data
     record, clf = _train(run, data, run_key(run, data_checksum(data)))
     if model_dir is not None and clf is not None:
-        from ..io.models import save_model
+        from ..io.models import encode_model, write_model_files
 
-        npz_path, _ = save_model(clf, Path(model_dir) / run.run_id, data=data)
+        npz_path, _ = write_model_files(run.run_id, *encode_model(clf, run.run_id, data=data), root=model_dir)
         record["model_path"] = _model_path(Path(model_dir), npz_path)
     return record
 
@@ -190,11 +194,12 @@ class Progress:
 def execute_runs(runs: list[RunConfig], data, *, kind: str, config: dict, data_points: Optional[dict] = None,
                  dataset: Optional[dict] = None, jobs: Optional[int] = None, scheduler=None, out=None, model_dir=None, retries: int = RETRIES,
                  on_result: Optional[Callable[[dict], None]] = None,
-                 on_progress: Optional[Callable[[Progress], None]] = None) -> list[dict]:
+                 on_progress: Optional[Callable[[Progress], None]] = None, force: bool = False) -> list[dict]:
     """The records of ``runs`` on ``data``, in ``runs`` order (the engine of ``run_study`` and
-    ``run_search``). With ``out``, the study folder: opened (checked, resumed), every record
-    written as it arrives, models in ``out/models``; ``kind``, ``config``, ``data_points`` and
-    ``dataset`` (what ``study_section`` takes) go into its manifest."""
+    ``run_search``). With ``out``, the study folder: opened (checked, resumed; a folder that
+    practicaldl did not write is refused unless ``force``), every record written as it arrives,
+    models in ``out/models``; ``kind``, ``config``, ``data_points`` and ``dataset`` (what
+    ``study_section`` takes) go into its manifest. With ``model_dir``, models are written there."""
     if jobs is not None:
         check_jobs(jobs)
     if out is not None and model_dir is not None:
@@ -202,7 +207,7 @@ def execute_runs(runs: list[RunConfig], data, *, kind: str, config: dict, data_p
     checksum = data_checksum(data)
     keys = [run_key(run, checksum) for run in runs]
     folder = StudyFolder(out) if out is not None else None
-    kept = {} if folder is None else folder.check(kind=kind, config=config, checksum=checksum, keys=keys)
+    kept = {} if folder is None else folder.check(kind=kind, config=config, checksum=checksum, keys=keys, force=force)
     model_dir = folder.models_dir if folder is not None else (None if model_dir is None else Path(model_dir))
     results = {i: kept[k] for i, k in enumerate(keys) if k in kept}
     todo = [(i, (runs[i], keys[i], model_dir is not None)) for i in range(len(runs)) if i not in results]
@@ -242,7 +247,7 @@ def _finish(run: RunConfig, key: str, outcome, model_dir: Optional[Path]) -> dic
     if model is not None and model_dir is not None:
         from ..io.models import write_model_files
 
-        npz_path, _ = write_model_files(model_dir / run.run_id, *model)
+        npz_path, _ = write_model_files(run.run_id, *model, root=model_dir)
         record["model_path"] = _model_path(model_dir, npz_path)
     return record
 
@@ -262,7 +267,7 @@ def study_section(config: dict, records: list[dict], data_points: Optional[dict]
 
 def run_study(config: StudyConfig, *, jobs: Optional[int] = None, scheduler=None, out=None, model_dir=None,
               retries: int = RETRIES, on_result: Optional[Callable[[dict], None]] = None,
-              on_progress: Optional[Callable[[Progress], None]] = None) -> dict:
+              on_progress: Optional[Callable[[Progress], None]] = None, force: bool = False) -> dict:
     """Run every (configuration, seed) of ``config``; return its report section (``study_section``).
 
     Where the runs execute: ``scheduler=None`` in ``jobs`` joblib processes (default 1; ``-1``:
@@ -270,7 +275,8 @@ def run_study(config: StudyConfig, *, jobs: Optional[int] = None, scheduler=None
     (default: all cores); ``scheduler="tcp://HOST:PORT"`` (or a ``dask.distributed.Client``) on
     that cluster. Records come back in ``expand()`` order and are the same whichever is used.
     ``out``: the study folder (``store``), which keeps every record as it arrives and resumes an
-    interrupted study. ``retries``: attempts after the first for a run whose worker died.
+    interrupted study (a folder that practicaldl did not write is refused unless ``force``).
+    ``retries``: attempts after the first for a run whose worker died.
     ``on_result(record)`` is called as each record arrives, ``on_progress(Progress)`` at the
     start and after each run (a progress bar).
     """
@@ -278,7 +284,7 @@ def run_study(config: StudyConfig, *, jobs: Optional[int] = None, scheduler=None
     points = dataset_points(data)
     records = execute_runs(config.expand(), data, kind="study", config=config.to_dict(), data_points=points,
                            dataset=data.info, jobs=jobs, scheduler=scheduler, out=out, model_dir=model_dir,
-                           retries=retries, on_result=on_result, on_progress=on_progress)
+                           retries=retries, on_result=on_result, on_progress=on_progress, force=force)
     return study_section(config.to_dict(), records, points, data.info)
 
 

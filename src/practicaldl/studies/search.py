@@ -49,7 +49,8 @@ import numpy as np
 
 from ..core.validation import from_settings
 from ..io.tables import TableOptions
-from .config import OVERRIDABLE, StudyConfig, _beside, check_dataset, check_table, read_toml, settings_dict
+from .config import (OVERRIDABLE, StudyConfig, _beside, check_dataset, check_run_count, check_table, read_toml,
+                     settings_dict)
 from .executors import RETRIES
 
 
@@ -267,6 +268,7 @@ class SearchConfig:
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_run_count(self.trials, len(self.seeds))  # before any trial is drawn
         if not isinstance(self.seed, numbers.Integral) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         fraction = self.validation_fraction
@@ -326,7 +328,7 @@ def search_section(config: dict, records: list[dict], dataset: Optional[dict] = 
 
 
 def run_search(search: SearchConfig, *, jobs: Optional[int] = None, scheduler=None, out=None,
-               retries: int = RETRIES, on_result=None, on_progress=None) -> dict:
+               retries: int = RETRIES, on_result=None, on_progress=None, force: bool = False) -> dict:
     """Run every trial of ``search`` (as ``run_study`` runs a study: local or Dask, resumable
     in ``out``); return its report section (``search_section``)."""
     from .data import load_study_data, validation_split
@@ -335,5 +337,5 @@ def run_search(search: SearchConfig, *, jobs: Optional[int] = None, scheduler=No
     data = validation_split(load_study_data(search), search.validation_fraction, search.seed)
     records = execute_runs(search.to_study().expand(), data, kind="search", config=search.to_dict(),
                            dataset=data.info, jobs=jobs, scheduler=scheduler, out=out, retries=retries,
-                           on_result=on_result, on_progress=on_progress)
+                           on_result=on_result, on_progress=on_progress, force=force)
     return search_section(search.to_dict(), records, data.info)

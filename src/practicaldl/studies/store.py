@@ -28,7 +28,10 @@ Opening a folder that already holds a study (the same command run again, or ``--
   A run that raised or diverged (``"error"``, ``"diverged"``) is a result of its configuration and
   stays recorded; delete ``runs/<run_id>.json`` to run it again.
 
-One process works on a folder at a time.
+A folder that holds none of this but some of its entries (``runs/``, ``models/``, ``index.html``,
+...) was not written by practicaldl: it is refused (``check_claim``) unless the command has
+``--force``. Every file is written through ``io.files.write_inside`` (it must land inside the
+folder). One process works on a folder at a time.
 """
 
 from __future__ import annotations
@@ -39,11 +42,14 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..io.files import atomic_write_bytes, atomic_write_text, finite_json, read_json_file
+from ..io.files import finite_json, read_json_file, write_inside
+from ..io.folders import REPORT_ENTRIES, check_replaceable
+from ..io.limits import MAX_RUNS
 
 FORMAT = "practicaldl-study"
 FORMAT_VERSION = 1
 MANIFEST, RUNS, MODELS = "study.json", "runs", "models"
+FOLDER_ENTRIES = (MANIFEST, RUNS, MODELS, *REPORT_ENTRIES)  # what a study folder holds
 KINDS = ("study", "search")
 
 
@@ -128,20 +134,32 @@ class StudyFolder:
             raise StudyMismatch(f"{str(self.manifest_path)!r} has format_version {manifest.get('format_version')!r} "
                                 f"and kind {manifest.get('kind')!r}; this practicaldl reads version {FORMAT_VERSION}, "
                                 f"kinds {list(KINDS)}")
+        runs = manifest.get("runs")
+        if not isinstance(manifest.get("config"), dict) or not isinstance(runs, list) or len(runs) > MAX_RUNS \
+                or not all(isinstance(r, dict) and isinstance(r.get("key"), str) and isinstance(r.get("run_id"), str)
+                           for r in runs):
+            raise StudyMismatch(f"{str(self.manifest_path)!r} must have a config object and a list of at most "
+                                f"{MAX_RUNS} runs, each with a run_id and a key")
         return manifest
 
     def records(self) -> dict:
-        """``{key: record}`` of every readable record in ``runs/`` (an unreadable one is left
-        out and its run done again; writes are atomic, so only an outside hand makes one)."""
+        """``{key: record}`` of every readable, well-formed record in ``runs/`` (``well_formed``;
+        another one is left out and its run done again: writes are atomic, so only an outside
+        hand makes one)."""
         out = {}
         for path in sorted(self.runs_dir.glob("*.json")) if self.runs_dir.is_dir() else ():
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                record = read_json_file(path, "run record", StudyMismatch)
+            except (OSError, StudyMismatch):
                 continue
-            if isinstance(record, dict) and isinstance(record.get("key"), str):
+            if well_formed(record):
                 out[record["key"]] = record
         return out
+
+    def check_claim(self, *, force: bool = False) -> None:
+        """Refuse (``io.folders.FolderNotOurs``) a folder that holds entries of a study (records,
+        models, a report) but no study manifest, unless ``force``: they are not practicaldl's."""
+        check_replaceable(self.path, FOLDER_ENTRIES, force=force)
 
     def recorded_in_order(self) -> tuple[dict, list[dict]]:
         """The manifest and the records of its runs, in the study's order (missing runs left out)."""
@@ -152,12 +170,13 @@ class StudyFolder:
         return manifest, [records[r["key"]] for r in manifest["runs"] if r["key"] in records]
 
     # -- opening for a run -----------------------------------------------------------------------
-    def check(self, *, kind: str, config: dict, checksum: str, keys: list[str]) -> dict:
+    def check(self, *, kind: str, config: dict, checksum: str, keys: list[str], force: bool = False) -> dict:
         """Check the folder against this study without writing anything; return ``{key: record}``
-        of the runs to keep (see the module docstring for the rules)."""
+        of the runs to keep (see the module docstring for the rules; ``force``: as ``check_claim``)."""
         if self.path.exists() and not self.path.is_dir():
             raise StudyMismatch(f"the study folder {str(self.path)!r} is a file")
         old = self.manifest()
+        self.check_claim(force=force)
         recorded = self.records()
         if old is not None and old["kind"] != kind:
             raise StudyMismatch(f"the folder {str(self.path)!r} holds a {old['kind']}, not a {kind}; "
@@ -174,7 +193,8 @@ class StudyFolder:
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "config": config,
                     "data_checksum": checksum, "data": data_points, "dataset": dataset,
                     "runs": [{"run_id": run.run_id, "key": key} for run, key in zip(runs, keys)]}
-        return atomic_write_text(self.manifest_path, json.dumps(manifest, indent=1, allow_nan=False) + "\n")
+        text = json.dumps(manifest, indent=1, allow_nan=False) + "\n"
+        return write_inside(self.path, MANIFEST, text.encode("utf-8"))
 
     def _mismatch_message(self, old, config, checksum, strangers) -> str:
         differences = [] if old is None else config_differences(old["config"], config)
@@ -190,5 +210,17 @@ class StudyFolder:
     def write_record(self, record: dict) -> Path:
         """``runs/<run_id>.json``, atomically (a reader never sees half a record)."""
         text = json.dumps(finite_json(record), indent=1, allow_nan=False) + "\n"
-        return atomic_write_bytes(self.runs_dir / f"{record['run_id']}.json", text.encode("utf-8"))
+        return write_inside(self.path, Path(RUNS) / f"{record['run_id']}.json", text.encode("utf-8"))
+
+
+def well_formed(record) -> bool:
+    """True for a record with the keys and types that resuming and aggregating read (``runner``)."""
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), str)
+                                               for k in ("key", "run_id", "study", "configuration")):
+        return False
+    if not isinstance(record.get("seed"), int) or isinstance(record.get("seed"), bool) \
+            or not isinstance(record.get("config"), dict) or not isinstance(record.get("error"), (str, type(None))):
+        return False
+    return all(record.get(k) is None or (isinstance(record[k], (int, float)) and not isinstance(record[k], bool))
+               for k in ("train_accuracy", "test_accuracy", "gap", "final_cost", "time_s"))
 
