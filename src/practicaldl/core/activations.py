@@ -194,9 +194,3 @@ def _check_shapes(name: str, act: Activation) -> None:
         raise ValueError(f"derivative of activation {name!r} must return an array of Z's shape {Z.shape}, "
                          f"got {D.shape}")
 
-
-def __getattr__(name: str):
-    """``HIDDEN_ACTIVATIONS``: ``hidden_activations()`` as a tuple, read from the registry at each access."""
-    if name == "HIDDEN_ACTIVATIONS":
-        return tuple(hidden_activations())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

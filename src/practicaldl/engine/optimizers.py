@@ -47,6 +47,7 @@ and ``s`` are the moving averages the course defines, readable after training.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Callable, ClassVar, Optional
 
 import numpy as np
@@ -56,7 +57,7 @@ from ..core.validation import check_positive
 from .schedules import make_schedule
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class of the optimizers: updates theta in place from dtheta (see the module docstring)."""
 
     name: ClassVar[str] = ""
@@ -109,8 +110,9 @@ class Optimizer:
         self.t += 1
         self.update(theta, dtheta)
 
-    def update(self, theta: np.ndarray, dtheta: np.ndarray) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def update(self, theta: np.ndarray, dtheta: np.ndarray) -> None:
+        """The optimizer's rule: theta (n,) updated in place from dtheta (n,) at step ``self.t``."""
 
     def end_epoch(self, epoch: int) -> None:
         """After epoch ``epoch`` (0-based): the schedule, if any, sets the next epoch's learning rate."""
