@@ -78,8 +78,8 @@ def optimization_study(*, quick: bool = False) -> StudyConfig:
             f"keep the demo short), seeds {list(seeds)}. At learning rate 0.0007 gradient descent and momentum "
             "(beta 0.9) crawl: after all those epochs they are still far from the boundary Adam (beta1 0.9, "
             "beta2 0.999) finds, because Adam scales each parameter's step by its own gradient history. With a "
-            f"larger rate that decays (lr0 / (1 + floor(epoch / {interval}))): gradient descent and momentum from 0.1, "
-            "Adam from 0.01) all three reach about the same accuracy. Bias is judged against a target error of "
+            f"larger rate that decays as lr0 / (1 + floor(epoch / {interval})) (gradient descent and momentum from "
+            "0.1, Adam from 0.01), all three reach about the same accuracy. Bias is judged against a target error of "
             "0.03, about the best possible at this noise."),
     )
 
