@@ -121,10 +121,7 @@ class RunConfig:
                     optimizer=self.optimizer, **{k: getattr(self, k) for k in OPTIMIZER_SETTINGS})
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden_layer_sizes"] = list(self.hidden_layer_sizes)
-        d["table"] = None if self.table is None else self.table.to_dict()
-        return d
+        return settings_dict(self)
 
 
 @dataclass
@@ -271,9 +268,7 @@ class StudyConfig:
         return [label for label, _ in self._labelled_settings()]
 
     def to_dict(self) -> dict:
-        d = settings_dict(self)
-        d["table"] = None if self.table is None else self.table.to_dict()
-        return d
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudyConfig":
@@ -289,11 +284,14 @@ class StudyConfig:
 
 
 def settings_dict(config) -> dict:
-    """A configuration dataclass as plain values (tuples as lists): what JSON and TOML hold."""
+    """A configuration dataclass as plain values (tuples as lists, table options as
+    ``TableOptions.to_dict()``): what JSON and TOML hold."""
     d = asdict(config)
     for k, v in d.items():
         if isinstance(v, tuple):
             d[k] = list(v)
+    if getattr(config, "table", None) is not None:
+        d["table"] = config.table.to_dict()
     return d
 
 

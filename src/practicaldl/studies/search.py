@@ -299,9 +299,7 @@ class SearchConfig:
                            target_error=self.target_error, title=self.title, description=self.description)
 
     def to_dict(self) -> dict:
-        d = settings_dict(self)
-        d["table"] = None if self.table is None else self.table.to_dict()
-        return d
+        return settings_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
